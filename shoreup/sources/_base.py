@@ -7,8 +7,9 @@ pairs in the schemas of :mod:`shoreup.schema`. Its module docstring's first line
 
 Accounting contract: for every input, ``records_read == events + sum(skipped)``. A reader calls
 ``ctx.parsed()`` for each record that became an event (in one or more tables) and ``ctx.skip(reason)``
-for each record it did not turn into an event; ``records_read`` is derived from both. A record a
-source says stands for N records ("message repeated N times") counts as N. Damage that loses part
+for each record it did not turn into an event; ``records_read`` is derived from both. A record is
+what the source stores (a line, an EVTX record); one record may yield several event rows (syslog's
+"message repeated N times" yields N) and still counts once. Damage that loses part
 of the input is reported with ``ctx.damage(message, position)``: the run goes on, the exit code
 becomes 2.
 """
@@ -52,6 +53,7 @@ class FileStats:
     events: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     damage: list[Damage] = field(default_factory=list)
+    warnings: list[Damage] = field(default_factory=list)
 
     @property
     def records_read(self) -> int:
@@ -102,7 +104,12 @@ class ReadContext:
             self.stats.skipped[reason] += n
 
     def damage(self, message: str, position: str | None = None) -> None:
+        """Part of this input was lost: named in the output, exit code 2."""
         self.stats.damage.append(Damage(self.path, message, position))
+
+    def warn(self, message: str, position: str | None = None) -> None:
+        """Something a person should know about this input; nothing was lost."""
+        self.stats.warnings.append(Damage(self.path, message, position))
 
 
 class Reader(Protocol):
@@ -151,3 +158,121 @@ class RowBuilder:
         self._cols = {n: [] for n in self.names}
         self._n = 0
         yield self.table, pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+#: Bytes read at a time by line-oriented readers.
+CHUNK_BYTES = 4 << 20
+#: A longer line is skipped (counted as ``line_too_long``) instead of being held in memory.
+MAX_LINE_BYTES = 1 << 20
+
+
+def iter_line_chunks(
+    stream: IO[bytes], ctx: ReadContext, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(number of the first line, lines)`` for a text stream, in bounded memory.
+
+    Lines longer than ``max_line`` are skipped and counted (``line_too_long``); bytes that are not
+    UTF-8 are replaced (the first such line is named in a warning); a stream that breaks off
+    (truncated archive) is reported as damage at the line it reached, and what came before is kept.
+    """
+    line_no = 1
+    warned_utf8 = False
+
+    def decode(run: bytes, first: int) -> str:
+        nonlocal warned_utf8
+        if b"\r" in run:  # CRLF line ends (logs copied through Windows)
+            run = run.replace(b"\r\n", b"\n")
+        try:
+            return run.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if not warned_utf8:
+                warned_utf8 = True
+                line = first + run.count(b"\n", 0, e.start)
+                ctx.warn("bytes that are not UTF-8 were replaced (first here)", f"line {line}")
+            return run.decode("utf-8", "replace")
+
+    def lines_of(complete: bytes) -> Iterator[tuple[int, list[str]]]:
+        nonlocal line_no
+        first = line_no
+        parts = complete.split(b"\n")
+        if len(complete) <= max_line or max(map(len, parts)) <= max_line:
+            line_no = first + len(parts)
+            yield first, decode(complete, first).split("\n")
+            return
+        run: list[bytes] = []
+        run_first = first
+        for i, part in enumerate(parts):
+            if len(part) > max_line:
+                if run:
+                    yield run_first, decode(b"\n".join(run), run_first).split("\n")
+                    run = []
+                too_long(first + i)
+                run_first = first + i + 1
+            else:
+                run.append(part)
+        if run:
+            yield run_first, decode(b"\n".join(run), run_first).split("\n")
+        line_no = first + len(parts)
+
+    def too_long(line: int) -> None:
+        ctx.skip("line_too_long")
+        ctx.warn(f"line longer than {max_line} bytes skipped", f"line {line}")
+
+    pending = b""
+    dropping = False  # inside an over-long line, discarding up to its newline
+    while True:
+        block, broke = read_block(stream, chunk_bytes)
+        if broke is not None and block:
+            # Keep what came before the break: process it now, report the break next round.
+            pending_break = broke
+        else:
+            pending_break = None
+        if not block:
+            if pending and not dropping:
+                if broke is None:
+                    yield from lines_of(pending)
+                else:
+                    ctx.skip("truncated_line")
+                    line_no += 1
+            if broke is not None:
+                ctx.damage(f"input breaks off ({broke}); the lines before were read", f"line {line_no}")
+            return
+        if dropping:
+            nl = block.find(b"\n")
+            if nl < 0:
+                continue
+            block, dropping = block[nl + 1 :], False
+        data = pending + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            pending = data
+        else:
+            pending = data[cut + 1 :]
+            yield from lines_of(data[:cut])
+        if len(pending) > max_line:
+            too_long(line_no)
+            line_no += 1
+            pending, dropping = b"", True
+        if pending_break is not None:
+            if pending and not dropping:
+                ctx.skip("truncated_line")
+                line_no += 1
+            ctx.damage(f"input breaks off ({pending_break}); the lines before were read", f"line {line_no}")
+            return
+
+
+def read_block(stream: IO[bytes], size: int) -> tuple[bytes, Exception | None]:
+    """Read up to ``size`` bytes; when the stream breaks off, return what came before and the error."""
+    parts: list[bytes] = []
+    got = 0
+    read1 = getattr(stream, "read1", None)
+    try:
+        while got < size:
+            part = read1(size - got) if read1 is not None else stream.read(size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+    except (OSError, EOFError, ValueError) as e:
+        return b"".join(parts), e
+    return b"".join(parts), None

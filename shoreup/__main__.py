@@ -1,0 +1,3 @@
+from shoreup.cli import main
+
+main()

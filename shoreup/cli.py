@@ -1,0 +1,189 @@
+"""Command line: parse arguments, call the pipeline, render. Heavy modules load only when needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shoreup import __version__
+
+app = typer.Typer(
+    name="shoreup",
+    help="Find the phish → password attack → compromise → wiper chain in the logs and mail you already have.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+rules_app = typer.Typer(help="Sigma rules: check what loads.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, globs, or - for standard input.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Write the shoreup.hunt/1 JSON document to stdout.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"shoreup: {message}", err=True)
+    return typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def hunt(
+    paths: PathsArg,
+    json_out: JsonOpt = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Keep the normalized events in this DuckDB file.")] = None,
+    year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none (e.g. Europe/Paris).")] = "UTC",
+    detector: Annotated[
+        list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors (repeatable).")
+    ] = None,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; the rest spills to disk.")] = "1GB",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every note.")] = False,
+) -> None:
+    """Read logs, run the detectors, report findings. Exit 0 clean, 1 findings, 2 bad input."""
+    code = run_hunt(paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose)
+    raise typer.Exit(code)
+
+
+def run_hunt(
+    paths: list[str],
+    json_out: bool = False,
+    fmt: str | None = None,
+    db: str | None = None,
+    year: int | None = None,
+    tz: str = "UTC",
+    detectors: list[str] | None = None,
+    memory_limit: str = "1GB",
+    verbose: bool = False,
+) -> int:
+    from rich.console import Console
+
+    from shoreup import pipeline
+    from shoreup.engine.duckdb import Store
+    from shoreup.errors import ShoreupError
+    from shoreup.report import json as json_report
+    from shoreup.report import terminal
+    from shoreup.sources._base import ReadOptions
+
+    err = Console(stderr=True, highlight=False)
+    options = ReadOptions(year=year, tz=_zone(tz))
+    try:
+        with Store(db, memory_limit=memory_limit) as store, _progress(err, quiet=json_out) as progress:
+            report = pipeline.ingest(paths, store, options, fmt=fmt, progress=progress)
+            findings = pipeline.detect(store, detectors)
+    except ShoreupError as e:
+        raise _fail(str(e)) from None
+    if json_out:
+        sys.stdout.buffer.write(json_report.dumps(json_report.document(report, findings)))
+        for p in report.problems():
+            err.print(f"shoreup: {p}", markup=False, highlight=False)
+    else:
+        terminal.render(Console(highlight=False), report, findings, verbose)
+    if report.damaged:
+        return EXIT_ERROR
+    return EXIT_FOUND if findings else EXIT_CLEAN
+
+
+def _zone(name: str) -> dt.tzinfo:
+    import zoneinfo
+
+    if name.upper() == "UTC":
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _fail(f"unknown time zone {name!r}") from None
+
+
+class _progress:
+    """A progress bar on stderr that appears only when reading takes more than a second."""
+
+    def __init__(self, console: object, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+        self.started = 0.0
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        import time
+
+        self.started = time.monotonic()
+        return self.update
+
+    def update(self, name: str, done: int, total: int) -> None:
+        import time
+
+        from rich.console import Console
+        from rich.progress import Progress
+
+        console = self.console
+        if self.quiet or not isinstance(console, Console) or not console.is_terminal:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0 or done >= total:
+                return
+            self.bar = Progress(console=console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("reading", total=total)
+        self.bar.update(self.task, completed=done, description=f"reading {done}/{total}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the logs and truth.json into.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 1,
+    users: Annotated[int, typer.Option(help="Size of the simulated organization.")] = 200,
+    days: Annotated[int, typer.Option(help="Days of background activity.")] = 2,
+) -> None:
+    """Write realistic logs with attack scenarios and a ground-truth file (truth.json)."""
+    from shoreup.simulate import generate
+
+    truth = generate(out, seed=seed, users=users, days=days)
+    typer.echo(f"wrote {len(truth['files'])} file(s) and truth.json to {out}")
+
+
+@app.command()
+def demo(
+    json_out: JsonOpt = False,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated data.")] = 7,
+    keep: Annotated[Path | None, typer.Option(help="Write the simulated logs here instead of a temp folder.")] = None,
+) -> None:
+    """Simulate an organization under attack and hunt it: shows what shoreup finds."""
+    import tempfile
+
+    from shoreup.simulate import generate
+
+    with tempfile.TemporaryDirectory(prefix="shoreup-demo-") as tmp:
+        out = keep or Path(tmp)
+        truth = generate(out, seed=seed)
+        if not json_out:
+            typer.echo(f"Simulated {len(truth['files'])} log file(s) in {out} (seed {seed}); hunting them.\n")
+        code = run_hunt([str(out / f) for f in truth["files"]], json_out=json_out)
+    # Findings are the demo's expected outcome: only an error fails it.
+    raise typer.Exit(EXIT_ERROR if code == EXIT_ERROR else EXIT_CLEAN)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"shoreup {__version__}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

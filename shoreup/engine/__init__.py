@@ -1,0 +1,1 @@
+"""Engines that hold the normalized tables and run detections: DuckDB (embedded, default)."""

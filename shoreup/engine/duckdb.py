@@ -1,0 +1,97 @@
+"""The embedded engine: normalized tables in DuckDB, in memory or in a file, spilling to disk.
+
+Batches stream in as they are read; nothing holds a whole input in Python. DuckDB keeps the tables
+within ``memory_limit`` and spills the rest to ``temp_directory``, so inputs larger than memory
+still hunt. Times are stored as ``TIMESTAMP`` in UTC (the session time zone is fixed to UTC).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from shoreup.schema import TABLES
+
+_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.bool_(): "BOOLEAN",
+    pa.float64(): "DOUBLE",
+}
+
+DEFAULT_MEMORY_LIMIT = os.environ.get("SHOREUP_MEMORY_LIMIT", "1GB")
+
+
+def _sql_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    return _TYPES[t]
+
+
+def ddl(table: str) -> str:
+    """CREATE TABLE statement for one normalized table."""
+    cols = ", ".join(f'"{f.name}" {_sql_type(f.type)}' for f in TABLES[table])
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
+
+
+class Store:
+    """The normalized tables in one DuckDB database (in memory unless ``path`` is given)."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int | None = None,
+        temp_directory: str | None = None,
+    ) -> None:
+        self._tmp = None if temp_directory else tempfile.TemporaryDirectory(prefix="shoreup-spill-")
+        config: dict[str, Any] = {
+            "memory_limit": memory_limit,
+            "temp_directory": temp_directory or (self._tmp.name if self._tmp else ""),
+            "preserve_insertion_order": False,
+        }
+        if threads:
+            config["threads"] = threads
+        self.path = path
+        self.con = duckdb.connect(path or ":memory:", config=config)
+        self.con.execute("SET TimeZone = 'UTC'")
+        for table in TABLES:
+            self.con.execute(ddl(table))
+        self._n = 0
+
+    def append(self, table: str, batch: pa.RecordBatch) -> None:
+        """Add one batch of rows, in the table's schema, to the named table."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        if batch.num_rows == 0:
+            return
+        self._n += 1
+        name = f"_batch_{self._n}"
+        self.con.register(name, batch)
+        try:
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+        finally:
+            self.con.unregister(name)
+
+    def count(self, table: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.con.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

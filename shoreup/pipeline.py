@@ -1,0 +1,142 @@
+"""The hunt pipeline: inputs → readers → store → detectors → findings, with full accounting."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoreup import sources
+from shoreup.engine.duckdb import Store
+from shoreup.errors import InputError
+from shoreup.findings import Finding
+from shoreup.sources._base import Damage, FileStats, ReadContext, ReadOptions
+from shoreup.sources.inputs import Input, expand, open_input
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What was read: per-file accounting, inputs that could not be read at all, and totals."""
+
+    files: list[FileStats] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.errors) or any(f.damage for f in self.files)
+
+    @property
+    def records_read(self) -> int:
+        return sum(f.records_read for f in self.files)
+
+    @property
+    def events(self) -> int:
+        return sum(f.events for f in self.files)
+
+    @property
+    def skipped(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.skipped)
+        return total
+
+    def problems(self) -> list[Damage]:
+        out = [Damage(e.path, e.message, e.position) for e in self.errors]
+        for f in self.files:
+            out.extend(f.damage)
+        return out
+
+    def warnings(self) -> list[Damage]:
+        return [w for f in self.files for w in f.warnings]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": [f.to_json() for f in self.files],
+            "records_read": self.records_read,
+            "events": self.events,
+            "skipped": dict(sorted(self.skipped.items())),
+            "errors": [str(p) for p in self.problems()],
+        }
+
+
+def ingest(
+    paths: list[str],
+    store: Store,
+    options: ReadOptions | None = None,
+    fmt: str | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Read every input into ``store``; a broken input is reported and the rest still read."""
+    options = options or ReadOptions()
+    if fmt is not None:
+        sources.load(fmt)  # an unknown --format is a usage error before any reading
+    started = time.perf_counter()
+    inputs, errors = expand(paths)
+    report = IngestReport(errors=list(errors))
+    explicit = set(paths)
+    run_state: dict[str, Any] = {}
+    for n, inp in enumerate(inputs):
+        if progress:
+            progress(inp.name, n, len(inputs))
+        report.files.append(_read_one(inp, store, options, fmt, run_state, named=inp.name in explicit))
+    if progress:
+        progress("", len(inputs), len(inputs))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _read_one(
+    inp: Input, store: Store, options: ReadOptions, fmt: str | None, run_state: dict[str, Any], named: bool
+) -> FileStats:
+    stats = FileStats(inp.name)
+    ctx = ReadContext(inp.name, stats, options, inp.mtime, run_state)
+    try:
+        with open_input(inp) as (stream, head):
+            if not head:
+                ctx.warn("empty file: nothing to read")
+                return stats
+            chosen = fmt or sources.sniff(head, inp.name)
+            if chosen is None:
+                message = "not a format shoreup reads (use --format to force one)"
+                if named or (b"\x00" not in head[:512] and _looks_like_text(head)):
+                    # A file the user named, or text that should have been a log: say it loudly.
+                    (ctx.damage if named else ctx.warn)(message, "byte 0")
+                else:
+                    ctx.warn(message, "byte 0")
+                stats.format = "unrecognised"
+                return stats
+            stats.format = chosen
+            reader = sources.load(chosen)
+            for table, batch in reader.read(stream, ctx):
+                store.append(table, batch)
+    except InputError as e:
+        ctx.damage(e.message, e.position)
+    except (OSError, EOFError) as e:
+        ctx.damage(f"read failed: {e}")
+    except Exception as e:  # a reader bug must not end the run; it is reported as damage, loudly
+        ctx.damage(f"reader {stats.format or '?'} failed: {type(e).__name__}: {e}")
+    return stats
+
+
+def _looks_like_text(head: bytes) -> bool:
+    sample = head[:4096]
+    if not sample:
+        return False
+    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
+    return printable / len(sample) > 0.9
+
+
+def detect(store: Store, only: list[str] | None = None) -> list[Finding]:
+    """Run the listed detectors (all by default) and return their findings in a stable order."""
+    from shoreup import detect as registry
+
+    findings: list[Finding] = []
+    for name in only or registry.names():
+        module = registry.load(name)
+        findings.extend(module.detect(store.con, module.Params()))
+    return sorted(findings, key=Finding.sort_key)

@@ -1,0 +1,486 @@
+"""Linux sshd and PAM authentication in syslog (RFC 3164, RFC 3339, RFC 5424) and journald JSON.
+
+Reference: OpenSSH ``auth2.c`` / ``auth.c`` log messages ("Failed password for …", "Accepted publickey
+for …", "Invalid user …"), pam_unix ``authentication failure`` lines, rsyslog's traditional and
+high-precision templates, RFC 5424 section 6, and ``journalctl -o json`` export fields.
+
+Lines are parsed in blocks with vectorised RE2 regexes (``pyarrow.compute``), never one by one in
+Python. One login attempt leaves several lines (``Invalid user``, a PAM failure, ``Failed password``);
+only the verdict line (``Failed …`` / ``Accepted …``, or a PAM failure of a service other than sshd)
+has a ``success`` / ``failure`` outcome — the others are kept as ``unknown`` context events so that
+attempts are never counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoreup.schema import AUTH
+from shoreup.sources._base import Batch, ReadContext, iter_line_chunks
+
+FORMAT = "sshd"
+
+# --- line headers -------------------------------------------------------------------------------
+# rsyslog traditional (RFC 3164): "Dec 10 06:55:46 host sshd[24200]: msg"
+# rsyslog high precision (RFC 3339): "2024-01-15T10:00:00.123456+00:00 host sshd[123]: msg"
+# RFC 5424: "<34>1 2003-10-11T22:14:15.003Z host sshd 8710 - [sd] msg"
+_HEADER = (
+    r"^(?:<\d{1,3}>)?(?:"
+    r"(?P<bts>[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d)(?:\.\d+)? (?P<bhost>\S+) "
+    r"(?P<bapp>[^\[:\s]+)(?:\[(?P<bpid>\d+)\])?: ?(?P<bmsg>.*)"
+    r"|(?P<its>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<ihost>\S+) "
+    r"(?P<iapp>[^\[:\s]+)(?:\[(?P<ipid>\d+)\])?: ?(?P<imsg>.*)"
+    r"|1 (?P<rts>\S+) (?P<rhost>\S+) (?P<rapp>\S+) (?P<rpid>\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
+    r"(?:\x{FEFF})?(?P<rmsg>.*)"
+    r")$"
+)
+_SNIFF_HEADER = re.compile(
+    rb"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ [^\[:\s]+(?:\[\d+\])?:"
+    rb"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)? \S+ [^\[:\s]+(?:\[\d+\])?:"
+    rb"|1 \S+ \S+ \S+ \S+ \S+ )"
+)
+_SSHD_APPS = ("sshd", "sshd-session", "sshd-auth")
+
+# --- messages ------------------------------------------------------------------------------------
+# Each kind: the cheap anchored test that routes a message to it, and the full pattern.
+# A user name may hold spaces (attackers send anything), so it is matched lazily up to " from IP".
+_USER_FROM = r"(?P<user>.*?) from (?P<ip>\S+)(?: port (?P<port>\d+))?"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str  # event_code
+    route: str
+    pattern: str
+    outcome: str  # success | failure | unknown; "verdict" decided per row
+    sshd_only: bool = True
+
+
+_KINDS: tuple[_Kind, ...] = (
+    _Kind(
+        "failed",
+        r"^Failed ",
+        r"^Failed (?P<method>\S+) for (?P<invalid>invalid user )?" + _USER_FROM + r"(?: ssh\d?)?(?:: .*)?$",
+        "failure",
+    ),
+    _Kind(
+        "accepted",
+        r"^Accepted ",
+        r"^Accepted (?P<method>\S+) for " + _USER_FROM + r"(?: ssh\d?)?(?:: .*)?$",
+        "success",
+    ),
+    _Kind("invalid_user", r"^Invalid user ", r"^Invalid user " + _USER_FROM + r"\s*$", "unknown"),
+    _Kind(
+        "max_auth_attempts",
+        r"^(?:error: )?maximum authentication attempts exceeded ",
+        r"^(?:error: )?maximum authentication attempts exceeded for (?P<invalid>invalid user )?"
+        + _USER_FROM
+        + r"(?: ssh\d?)?(?: \[preauth\])?$",
+        "unknown",
+    ),
+    _Kind(
+        "preauth_close",
+        r"^(?:Disconnected from|Connection closed by|Received disconnect from|Connection reset by) "
+        r"(?:invalid|authenticating) user ",
+        r"^(?:Disconnected from|Connection closed by|Received disconnect from|Connection reset by) "
+        r"(?P<invalid>invalid |authenticating )user (?P<user>.*?) (?P<ip>[0-9a-fA-F:.]+) port (?P<port>\d+)"
+        r"(?:.*)?\[preauth\]\s*$",
+        "unknown",
+    ),
+    _Kind(
+        "pam_failure",
+        r"^pam_unix\([^:)]+:auth\): authentication failure;",
+        r"^pam_unix\((?P<service>[^:)]+):auth\): authentication failure;.*? rhost=(?P<ip>\S*)"
+        r"(?:\s+user=(?P<user>\S+))?\s*$",
+        "verdict",
+        sshd_only=False,
+    ),
+    _Kind(
+        "pam_error",
+        r"^error: PAM: (?:[Aa]uthentication failure|User not known)",
+        r"^error: PAM: (?:[Aa]uthentication failure|User not known to the underlying authentication module)"
+        r" for (?P<invalid>illegal user |invalid user )?" + _USER_FROM + r"\s*$",
+        "unknown",
+    ),
+)
+_REPEATED = r"^message repeated (?P<n>\d+) times: \[ ?(?P<msg>.*?) ?\]$"
+_METHODS = {"keyboard-interactive/pam": "keyboard-interactive"}
+_MONTHS = pa.array(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
+
+
+def sniff(head: bytes, name: str) -> bool:
+    """Syslog lines from any program (the reader keeps the auth ones) or a journald JSON export."""
+    lines = [ln for ln in head.split(b"\n")[:6] if ln.strip()]
+    if not lines:
+        return False
+    if lines[0].lstrip().startswith(b"{"):
+        return b'"__REALTIME_TIMESTAMP"' in head and b'"MESSAGE"' in head
+    complete = lines[:-1] if len(lines) > 1 else lines
+    return sum(1 for ln in complete if _SNIFF_HEADER.match(ln)) >= max(1, (len(complete) + 1) // 2)
+
+
+class _Years:
+    """Gives year-less (RFC 3164) timestamps a year, carrying a December → January rollover forward.
+
+    The first line's year is ``--year`` when given; otherwise the latest year that puts the first line
+    no later than the file's modification time (a log spanning under a year is then exact).
+    """
+
+    def __init__(self, ctx: ReadContext) -> None:
+        self.forced = ctx.options.year
+        ref = dt.datetime.fromtimestamp(ctx.mtime, dt.UTC) if ctx.mtime else dt.datetime.now(dt.UTC)
+        self.ref = ref
+        self.year: int | None = None
+        self.last_month = 0
+
+    def assign(self, months: np.ndarray, days: np.ndarray) -> np.ndarray:
+        if not len(months):
+            return np.zeros(0, dtype=np.int64)
+        if self.year is None:
+            if self.forced is not None:
+                self.year = self.forced
+            else:
+                first = (int(months[0]), int(days[0]))
+                self.year = self.ref.year if first <= (self.ref.month, self.ref.day) else self.ref.year - 1
+            self.last_month = int(months[0])
+        prev = np.concatenate([[self.last_month], months[:-1]])
+        # A drop of six months or more between neighbours is a new year, not disorder.
+        rollover = (prev - months) >= 6
+        years = self.year + np.cumsum(rollover)
+        self.year = int(years[-1])
+        self.last_month = int(months[-1])
+        return years.astype(np.int64)
+
+
+def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
+    """Read syslog or journald JSON lines, yielding ``auth`` batches."""
+    years = _Years(ctx)
+    for first_line, lines in iter_line_chunks(stream, ctx):
+        batch = _parse_block(lines, first_line, ctx, years)
+        if batch is not None:
+            yield "auth", batch
+
+
+def _parse_block(lines: list[str], first_line: int, ctx: ReadContext, years: _Years) -> pa.RecordBatch | None:
+    arr = pa.array(lines, pa.string())
+    line_no = np.arange(first_line, first_line + len(lines), dtype=np.int64)
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
+    n_empty = int(empty.sum())
+    ctx.skip("empty_line", n_empty)
+    is_json = pc.starts_with(arr, "{").to_numpy(zero_copy_only=False) & ~empty
+    parts: list[tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]] = []
+    if is_json.any():
+        parts.append(_journald(arr, line_no, is_json, ctx))
+    text = ~is_json & ~empty
+    if text.any():
+        parts.append(_syslog(arr, line_no, text, ctx, years))
+    if not parts:
+        return None
+    idx = np.concatenate([p[0] for p in parts])
+    time = pa.concat_arrays([p[1] for p in parts])
+    host = pa.concat_arrays([p[2] for p in parts])
+    app = pa.concat_arrays([p[3] for p in parts])
+    pid = pa.concat_arrays([p[4] for p in parts])
+    msg = pa.concat_arrays([p[5] for p in parts])
+    return _messages(idx, time, host, app, pid, msg, ctx)
+
+
+def _syslog(
+    arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext, years: _Years
+) -> tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
+    sel = np.flatnonzero(mask)
+    sub = arr.take(pa.array(sel))
+    hdr = pc.extract_regex(sub, _HEADER)
+    valid = hdr.is_valid().to_numpy(zero_copy_only=False)
+    n_bad = int((~valid).sum())
+    if n_bad:
+        ctx.skip("malformed_line", n_bad)
+        bad_line = int(line_no[sel[np.flatnonzero(~valid)[0]]])
+        if n_bad == len(sel) and len(sel) > 10:
+            ctx.damage("no line here is syslog; is this the right format?", f"line {bad_line}")
+    hdr = hdr.filter(pa.array(valid))
+    sel = sel[valid]
+
+    def field(name: str) -> pa.Array:
+        return hdr.field(name)
+
+    def pick(*names: str) -> pa.Array:
+        out = field(names[0])
+        for n in names[1:]:
+            out = pc.if_else(pc.equal(out, ""), field(n), out)
+        return out
+
+    host, app, pid, msg = (
+        pick("bhost", "ihost", "rhost"),
+        pick("bapp", "iapp", "rapp"),
+        pick("bpid", "ipid", "rpid"),
+        pick("bmsg", "imsg", "rmsg"),
+    )
+    time = _times(field("bts"), pick("its", "rts"), ctx, years)
+    ok = time.is_valid().to_numpy(zero_copy_only=False)
+    if not ok.all():
+        n = int((~ok).sum())
+        ctx.skip("bad_timestamp", n)
+        ctx.warn(f"{n} line(s) with an unreadable timestamp skipped", f"line {int(line_no[sel[~ok][0]])}")
+        keep = pa.array(ok)
+        sel, time, host, app, pid, msg = (
+            sel[ok],
+            time.filter(keep),
+            host.filter(keep),
+            app.filter(keep),
+            pid.filter(keep),
+            msg.filter(keep),
+        )
+    return line_no[sel], time, host, app, pid, msg
+
+
+def _times(bsd: pa.Array, iso: pa.Array, ctx: ReadContext, years: _Years) -> pa.Array:
+    """Timestamps from the RFC 3164 column (year-less, local) or the ISO column (with offset)."""
+    out = pa.nulls(len(bsd), pa.timestamp("us", tz="UTC"))
+    is_bsd = pc.not_equal(bsd, "")
+    if pc.any(is_bsd).as_py():
+        months = pc.add(pc.index_in(pc.utf8_slice_codeunits(bsd, 0, 3), value_set=_MONTHS), 1)
+        days = pc.cast(pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(bsd, 4, 6)), pa.int64(), safe=False)
+        m = months.fill_null(0).to_numpy(zero_copy_only=False)
+        d = days.fill_null(0).to_numpy(zero_copy_only=False)
+        bsd_rows = is_bsd.to_numpy(zero_copy_only=False)
+        y = np.zeros(len(bsd), dtype=np.int64)
+        y[bsd_rows] = years.assign(m[bsd_rows], d[bsd_rows])
+        stamp = pc.binary_join_element_wise(pc.cast(pa.array(y), pa.string()), bsd, " ")
+        naive = pc.strptime(stamp, format="%Y %b %d %H:%M:%S", unit="us", error_is_null=True)
+        local = _assume_tz(naive, ctx.options.tz)
+        out = pc.if_else(is_bsd, local, out)
+    is_iso = pc.not_equal(iso, "")
+    if pc.any(is_iso).as_py():
+        iso_norm = pc.replace_substring_regex(iso, r"^(\d{4}-\d\d-\d\d) ", r"\1T")
+        has_zone = pc.match_substring_regex(iso_norm, r"(?:Z|[+-]\d\d:?\d\d)$")
+        zoned = pc.if_else(has_zone, iso_norm, pc.binary_join_element_wise(iso_norm, "Z", ""))
+        parsed = _cast_ts(zoned)
+        if not pc.all(has_zone).as_py() and ctx.options.tz is not dt.UTC:
+            naive = pc.cast(parsed, pa.timestamp("us"))
+            parsed = pc.if_else(has_zone, parsed, _assume_tz(naive, ctx.options.tz))
+        out = pc.if_else(is_iso, parsed, out)
+    return out
+
+
+def _cast_ts(strings: pa.Array) -> pa.Array:
+    try:
+        return pc.cast(strings, pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        return pa.array([_one_ts(s) for s in strings.to_pylist()], pa.timestamp("us", tz="UTC"))
+
+
+def _one_ts(s: str | None) -> dt.datetime | None:
+    if not s:
+        return None
+    try:
+        return dt.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+
+
+def _assume_tz(naive: pa.Array, tz: dt.tzinfo) -> pa.Array:
+    if tz is dt.UTC:
+        return pc.cast(naive, pa.timestamp("us", tz="UTC"))
+    key = getattr(tz, "key", None) or str(tz)
+    local = pc.assume_timezone(naive, key, ambiguous="earliest", nonexistent="earliest")
+    return pc.cast(local, pa.timestamp("us", tz="UTC"))
+
+
+def _journald(
+    arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext
+) -> tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
+    """journalctl -o json: one object per line; MESSAGE may be a byte array when not UTF-8."""
+    idx: list[int] = []
+    times: list[int] = []
+    hosts: list[str | None] = []
+    apps: list[str] = []
+    pids: list[str] = []
+    msgs: list[str] = []
+    for i in np.flatnonzero(mask):
+        line = arr[int(i)].as_py()
+        try:
+            obj = orjson.loads(line)
+            ts = int(obj["__REALTIME_TIMESTAMP"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            ctx.skip("malformed_json")
+            ctx.warn("line is not a journald JSON record", f"line {int(line_no[i])}")
+            continue
+        if not isinstance(obj, dict):
+            ctx.skip("malformed_json")
+            continue
+        message = obj.get("MESSAGE")
+        if isinstance(message, list):
+            message = bytes(b & 0xFF for b in message if isinstance(b, int)).decode("utf-8", "replace")
+        idx.append(int(line_no[i]))
+        times.append(ts)
+        hosts.append(obj.get("_HOSTNAME"))
+        apps.append(str(obj.get("SYSLOG_IDENTIFIER") or obj.get("_COMM") or ""))
+        pids.append(str(obj.get("SYSLOG_PID") or obj.get("_PID") or ""))
+        msgs.append(str(message or ""))
+    return (
+        np.array(idx, dtype=np.int64),
+        pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        pa.array(hosts, pa.string()),
+        pa.array(apps, pa.string()),
+        pa.array(pids, pa.string()),
+        pa.array(msgs, pa.string()),
+    )
+
+
+def _messages(
+    line_no: np.ndarray,
+    time: pa.Array,
+    host: pa.Array,
+    app: pa.Array,
+    pid: pa.Array,
+    msg: pa.Array,
+    ctx: ReadContext,
+) -> pa.RecordBatch | None:
+    """Route each message to its kind, expand "message repeated N times", and build auth rows."""
+    n = len(msg)
+    repeat = np.ones(n, dtype=np.int64)
+    rep_mask = pc.starts_with(msg, "message repeated ")
+    if pc.any(rep_mask).as_py():
+        rep = pc.extract_regex(msg, _REPEATED)
+        has = rep.is_valid()
+        counts = pc.cast(pc.if_else(has, rep.field("n"), "1"), pa.int64(), safe=False).fill_null(1)
+        repeat = np.maximum(counts.to_numpy(zero_copy_only=False), 1)
+        msg = pc.if_else(has, rep.field("msg"), msg)
+    is_sshd = pc.is_in(app, value_set=pa.array(_SSHD_APPS)).to_numpy(zero_copy_only=False)
+    claimed = np.zeros(n, dtype=bool)
+    cols: dict[str, list[pa.Array]] = {k: [] for k in ("row", "code", "user", "ip", "port", "method", "invalid", "service")}
+    outcomes: list[pa.Array] = []
+    for kind in _KINDS:
+        routed = pc.match_substring_regex(msg, kind.route).to_numpy(zero_copy_only=False) & ~claimed
+        if kind.sshd_only:
+            routed &= is_sshd
+        rows = np.flatnonzero(routed)
+        if not len(rows):
+            continue
+        sub = pc.extract_regex(msg.take(pa.array(rows)), kind.pattern)
+        ok = sub.is_valid().to_numpy(zero_copy_only=False)
+        rows, sub = rows[ok], sub.filter(pa.array(ok))
+        if not len(rows):
+            continue
+        claimed[rows] = True
+        names = {f.name for f in sub.type}
+        m = len(rows)
+
+        def get(name: str, sub: pa.StructArray = sub, names: set[str] = names, m: int = m) -> pa.Array:
+            return sub.field(name) if name in names else pa.array([""] * m, pa.string())
+
+        cols["row"].append(pa.array(rows))
+        cols["code"].append(pa.array([kind.name] * m, pa.string()))
+        for c in ("user", "ip", "port", "method", "invalid", "service"):
+            cols[c].append(get(c))
+        if kind.outcome == "verdict":
+            # A PAM failure is the verdict only for services that log none of their own (su, login …).
+            own = pc.is_in(get("service"), value_set=pa.array(_SSHD_APPS))
+            outcomes.append(pc.if_else(own, "unknown", "failure"))
+        else:
+            outcomes.append(pa.array([kind.outcome] * m, pa.string()))
+    unclaimed = ~claimed
+    ctx.skip("not_auth_message", int((unclaimed & is_sshd).sum()))
+    ctx.skip("other_program", int((unclaimed & ~is_sshd).sum()))
+    if not cols["row"]:
+        return None
+    rows = pa.concat_arrays(cols["row"]).to_numpy()
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    take = pa.array(order)
+
+    def cat(c: str) -> pa.Array:
+        return pa.concat_arrays(cols[c]).take(take)
+
+    code, user_raw, ip, port, method, invalid, service = (
+        cat(c) for c in ("code", "user", "ip", "port", "method", "invalid", "service")
+    )
+    outcome = pa.concat_arrays(outcomes).take(take)
+    reps = repeat[rows]
+    # A record is one line; "message repeated N times" becomes N events of that line.
+    ctx.parsed(len(rows))
+    if (reps > 1).any():
+        expand = np.repeat(np.arange(len(rows)), reps)
+        rows = rows[expand]
+        ex = pa.array(expand)
+        code, user_raw, ip, port, method, invalid, service, outcome = (
+            a.take(ex) for a in (code, user_raw, ip, port, method, invalid, service, outcome)
+        )
+    rtake = pa.array(rows)
+    user_raw = pc.utf8_trim_whitespace(user_raw)
+    user_lower = pc.utf8_lower(user_raw)
+    # Kerberos-style user@REALM from PAM modules: split domain off.
+    at = pc.extract_regex(user_lower, r"^(?P<u>.+)@(?P<d>[^@]+)$")
+    has_at = at.is_valid()
+    user = pc.if_else(has_at, at.field("u"), user_lower)
+    domain = pc.if_else(has_at, at.field("d"), pa.scalar(None, pa.string()))
+    is_invalid = pc.match_substring_regex(invalid, "^(?:invalid|illegal)")
+    reason = _reasons(code, outcome, method, is_invalid)
+    method_norm = pc.if_else(
+        pc.equal(method, ""),
+        pc.if_else(pc.is_in(code, value_set=pa.array(["pam_failure", "pam_error"])), "password", None),
+        method,
+    )
+    for raw_m, norm in _METHODS.items():
+        method_norm = pc.if_else(pc.equal(method_norm, raw_m), norm, method_norm)
+    application = pc.if_else(pc.equal(service, ""), "sshd", service)
+    empty_to_null = _empty_to_null
+    session = pc.binary_join_element_wise(host.take(rtake).fill_null(""), pid.take(rtake), ":")
+    m = len(rows)
+    arrays = {
+        "time": time.take(rtake),
+        "host": empty_to_null(host.take(rtake)),
+        "source_format": pa.array([FORMAT] * m, pa.string()),
+        "ref_file": pa.array([ctx.path] * m, pa.string()),
+        "ref_record": pa.array(line_no[rows], pa.int64()),
+        "user": empty_to_null(user),
+        "domain": empty_to_null(domain),
+        "src_ip": empty_to_null(_strip_mapped(ip)),
+        "src_port": pc.cast(empty_to_null(port), pa.int32(), safe=False),
+        "outcome": outcome,
+        "reason": reason,
+        "raw_reason": empty_to_null(pc.if_else(is_invalid, "invalid user", "")),
+        "method": empty_to_null(method_norm),
+        "mfa_used": pa.nulls(m, pa.bool_()),
+        "user_agent": pa.nulls(m, pa.string()),
+        "application": application,
+        "country": pa.nulls(m, pa.string()),
+        "asn": pa.nulls(m, pa.int64()),
+        "event_code": code,
+        "logon_type": pa.nulls(m, pa.string()),
+        "is_machine": pa.nulls(m, pa.bool_()),
+        "session_id": empty_to_null(session),
+    }
+    return pa.RecordBatch.from_arrays([arrays[f.name] for f in AUTH], schema=AUTH)
+
+
+def _reasons(code: pa.Array, outcome: pa.Array, method: pa.Array, invalid: pa.Array) -> pa.Array:
+    """Why an attempt failed, from the message kind, the method and whether the user exists."""
+    none = pa.scalar(None, pa.string())
+    password_like = pc.is_in(method, value_set=pa.array(["password", "keyboard-interactive/pam", ""]))
+    failed = pc.if_else(invalid, "unknown_user", pc.if_else(password_like, "bad_password", "other"))
+    reason = pc.if_else(pc.is_in(code, value_set=pa.array(["failed", "pam_failure"])), failed, none)
+    reason = pc.if_else(pc.equal(code, "max_auth_attempts"), failed, reason)
+    reason = pc.if_else(pc.equal(code, "invalid_user"), "unknown_user", reason)
+    reason = pc.if_else(pc.is_in(code, value_set=pa.array(["preauth_close", "pam_error"])),
+                        pc.if_else(invalid, "unknown_user", none), reason)
+    # Plain successes carry no reason.
+    return pc.if_else(pc.equal(outcome, "success"), none, reason)
+
+
+def _strip_mapped(ip: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(ip, r"^::ffff:(\d+\.\d+\.\d+\.\d+)$", r"\1")
+
+
+def _empty_to_null(a: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(a, ""), pa.scalar(None, a.type), a)

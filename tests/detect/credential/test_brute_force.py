@@ -1,0 +1,75 @@
+"""Brute force: cases that must fire and cases that must stay silent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pyarrow as pa
+import pytest
+
+from shoreup.detect.credential import brute_force
+from shoreup.engine.duckdb import Store
+from shoreup.schema import AUTH
+
+T0 = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
+
+
+def ev(sec: float, user: str | None, ip: str, outcome: str = "failure", method: str = "password",
+       reason: str | None = "bad_password") -> dict[str, object]:
+    return {"time": T0 + dt.timedelta(seconds=sec), "host": "h", "source_format": "test", "ref_file": "f",
+            "ref_record": int(sec * 10), "user": user, "src_ip": ip, "outcome": outcome,
+            "reason": reason if outcome == "failure" else None, "method": method}
+
+
+def hunt(events: list[dict[str, object]]) -> list[brute_force.Finding]:  # type: ignore[name-defined]
+    with Store() as store:
+        rows = [{f.name: e.get(f.name) for f in AUTH} for e in events]
+        store.append("auth", pa.RecordBatch.from_pylist(rows, schema=AUTH))
+        return brute_force.detect(store.con, brute_force.Params())
+
+
+def many_users_typos() -> list[dict[str, object]]:
+    out = []
+    for u in range(300):  # a NAT: hundreds of people, each a typo then success
+        out.append(ev(u * 30, f"user{u}", "198.51.100.1"))
+        out.append(ev(u * 30 + 5, f"user{u}", "198.51.100.1", "success"))
+    return out
+
+
+FIRE: list[tuple[str, Callable[[], list[dict[str, object]]], dict[str, object]]] = [
+    ("fast, one IP", lambda: [ev(i, "root", "203.0.113.5") for i in range(60)],
+     {"users": ["root"], "src_ips": ["203.0.113.5"], "failures": 60}),
+    ("many IPs, one account", lambda: [ev(i * 5, "alice", f"203.0.113.{i % 20}") for i in range(40)],
+     {"users": ["alice"], "failures": 40, "source_ips": 20}),
+    ("burst across a clock-bucket edge", lambda: [ev(590 + i, "bob", "203.0.113.7") for i in range(12)],
+     {"users": ["bob"], "failures": 12}),
+    ("then success", lambda: [ev(i, "carol", "203.0.113.8") for i in range(30)]
+     + [ev(40, "carol", "203.0.113.8", "success")], {"severity": "high", "successes_after": 1}),
+]
+
+SILENT: list[tuple[str, Callable[[], list[dict[str, object]]]]] = [
+    ("typos then success", lambda: [ev(0, "dave", "198.51.100.2"), ev(5, "dave", "198.51.100.2"),
+                                    ev(9, "dave", "198.51.100.2", "success")]),
+    ("publickey failures from a key agent", lambda: [ev(i, "erin", "198.51.100.3", method="publickey",
+                                                        reason="other") for i in range(30)]),
+    ("stale password on a device, every 15 min for days", lambda: [ev(i * 900, "svc", "198.51.100.4")
+                                                                    for i in range(300)]),
+    ("NAT with hundreds of typing users", many_users_typos),
+    ("spray: one try per account", lambda: [ev(i, f"u{i}", "203.0.113.9") for i in range(200)]),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "expect"), FIRE, ids=[c[0] for c in FIRE])
+def test_fires(name: str, make: Callable[[], list[dict[str, object]]], expect: dict[str, object]) -> None:
+    findings = hunt(make())
+    assert len(findings) == 1, name
+    f = findings[0].to_json()
+    for k, v in expect.items():
+        assert (f[k] if k in f else f["metrics"][k]) == v
+    assert f["technique"] == "T1110.001" and f["evidence"]
+
+
+@pytest.mark.parametrize(("name", "make"), SILENT, ids=[c[0] for c in SILENT])
+def test_stays_silent(name: str, make: Callable[[], list[dict[str, object]]]) -> None:
+    assert hunt(make()) == [], name

@@ -1,0 +1,78 @@
+"""The command line: start-up cost, the JSON contract, exit codes, the demo."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from shoreup.simulate import generate
+
+SHOREUP = [sys.executable, "-m", "shoreup"]
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*SHOREUP, *args], capture_output=True, input=stdin, timeout=300, check=False)
+
+
+def test_help_imports_no_heavy_modules() -> None:
+    code = (
+        "import sys; sys.argv=['shoreup','--help']\n"
+        "from shoreup.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy=[m for m in ('duckdb','pyarrow','stix2','jinja2','numpy') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "hunt" in out and "HEAVY []" in out
+
+
+def test_hunt_json_contract_and_exit_code(tmp_path: Path) -> None:
+    truth = generate(tmp_path, seed=3)
+    res = run("hunt", str(tmp_path / "auth.log"), "--json")
+    assert res.returncode == 1, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["schema"] == "shoreup.hunt/1" and doc["incidents"] == []
+    s = doc["summary"]
+    assert s["records_read"] == truth["lines"]["auth.log"] == s["events"] + sum(s["skipped"].values())
+    (f,) = s["files"]
+    assert set(f) >= {"path", "format", "records_read", "events", "skipped"}
+    finding = doc["findings"][0]
+    assert set(finding) >= {"id", "detector", "technique", "title", "severity", "confidence", "start", "end",
+                            "users", "src_ips", "hosts", "metrics", "evidence"}
+    assert finding["start"].endswith("Z") and finding["evidence"][0]["file"].endswith("auth.log")
+    bf = next(sc for sc in truth["scenarios"] if sc["kind"] == "brute_force")
+    assert any(set(bf["src_ips"]) <= set(x["src_ips"]) and bf["users"] == x["users"] for x in doc["findings"])
+
+
+def test_stdin_and_exit_codes(tmp_path: Path) -> None:
+    line = b"Mar  3 04:05:06 srv01 sshd[1]: Accepted publickey for a from 198.51.100.1 port 2 ssh2\n"
+    res = run("hunt", "-", "--json", stdin=gzip.compress(line))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["summary"]["events"] == 1
+    res = run("hunt", str(tmp_path / "missing.log"))
+    assert res.returncode == 2 and b"missing.log" in res.stdout + res.stderr
+    assert b"Traceback" not in res.stderr
+    res = run("hunt", "x", "--format", "nope")
+    assert res.returncode == 2 and b"unknown format" in res.stderr
+
+
+def test_terminal_output_escapes_attacker_text(tmp_path: Path) -> None:
+    evil = "\x1b[31mroot\x1b]0;pwn\x07"
+    lines = "".join(
+        f"Mar  3 04:05:{s:02d} srv01 sshd[1]: Failed password for invalid user {evil} from 203.0.113.5 port 1 ssh2\n"
+        for s in range(30)
+    )
+    p = tmp_path / "auth.log"
+    p.write_text(lines)
+    res = run("hunt", str(p))
+    assert res.returncode == 1
+    assert b"\x1b]0;" not in res.stdout and b"\x07" not in res.stdout
+
+
+def test_demo_runs_and_exits_zero() -> None:
+    res = run("demo")
+    assert res.returncode == 0, res.stderr
+    assert b"Brute force" in res.stdout or b"failed sign-ins" in res.stdout

@@ -1,0 +1,121 @@
+"""Inputs of every kind, and bad input: a clear message, the rest processed, exit code 2."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from shoreup import pipeline
+from shoreup.engine.duckdb import Store
+
+LINE = "Mar  3 04:05:{s:02d} srv01 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n"
+GOOD = "".join(LINE.format(s=s) for s in range(20)).encode()
+
+
+def _ingest(*paths: str) -> pipeline.IngestReport:
+    with Store() as store:
+        report = pipeline.ingest(list(paths), store)
+        assert store.count("auth") == sum(f.events for f in report.files if f.format == "sshd")
+        return report
+
+
+@pytest.mark.parametrize(
+    "compress",
+    [lambda b: b, gzip.compress, bz2.compress, lambda b: zstandard.ZstdCompressor().compress(b)],
+    ids=["plain", "gz", "bz2", "zst"],
+)
+def test_compressed_inputs_are_read_by_content(tmp_path: Path, compress: object) -> None:
+    p = tmp_path / "auth.log.whatever"
+    p.write_bytes(compress(GOOD))  # type: ignore[operator]
+    report = _ingest(str(p))
+    assert not report.damaged
+    assert report.files[0].format == "sshd" and report.files[0].events == 20
+
+
+def test_folders_globs_and_zip_members(tmp_path: Path) -> None:
+    import zipfile
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "auth.log").write_bytes(GOOD)
+    (tmp_path / "a" / "b").mkdir()
+    (tmp_path / "a" / "b" / "auth.log.1.gz").write_bytes(gzip.compress(GOOD))
+    with zipfile.ZipFile(tmp_path / "logs.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("inner/auth.log", GOOD)
+    report = _ingest(str(tmp_path / "a"), str(tmp_path / "*.zip"))
+    names = sorted(f.path for f in report.files)
+    assert len(names) == 3 and any(n.endswith("logs.zip!inner/auth.log") for n in names)
+    assert report.events == 60 and not report.damaged
+
+
+@pytest.mark.parametrize(
+    ("content", "damaged", "message"),
+    [
+        (os.urandom(4096), True, "not a format"),
+        (b"", False, "empty file"),
+        (GOOD[:-1] + b"\n" + gzip.compress(GOOD)[:40], False, None),
+    ],
+    ids=["random-bytes", "empty", "text-then-binary"],
+)
+def test_bad_files(tmp_path: Path, content: bytes, damaged: bool, message: str | None) -> None:
+    bad = tmp_path / "bad.log"
+    bad.write_bytes(content)
+    good = tmp_path / "good.log"
+    good.write_bytes(GOOD)
+    report = _ingest(str(bad), str(good))
+    assert report.damaged is damaged
+    if message:
+        notes = [str(p) for p in report.problems() + report.warnings()]
+        assert any(message in n and "bad.log" in n for n in notes), notes
+    assert next(f for f in report.files if f.path.endswith("good.log")).events == 20
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
+    big = GOOD * 500
+    data = gzip.compress(big)
+    p = tmp_path / "auth.log.gz"
+    p.write_bytes(data[: len(data) // 2])
+    report = _ingest(str(p))
+    assert report.damaged
+    (problem,) = report.problems()
+    assert "breaks off" in problem.message and problem.position and problem.position.startswith("line ")
+    f = report.files[0]
+    assert 0 < f.events < 10_000 and f.records_read == f.events + sum(f.skipped.values())
+
+
+def test_huge_line_without_newline(tmp_path: Path) -> None:
+    p = tmp_path / "auth.log"
+    p.write_bytes(GOOD + b"A" * (10 * 1024 * 1024))
+    report = _ingest(str(p))
+    f = report.files[0]
+    assert f.events == 20 and f.skipped["line_too_long"] == 1 and f.records_read == 21
+    assert any("longer than" in w.message and w.position == "line 21" for w in f.warnings)
+
+
+def test_non_utf8_line_is_read_and_named(tmp_path: Path) -> None:
+    p = tmp_path / "auth.log"
+    p.write_bytes(GOOD + b"Mar  3 04:06:00 srv01 sshd[1]: Invalid user \xe9t\xe9 from 203.0.113.5 port 1\n")
+    report = _ingest(str(p))
+    f = report.files[0]
+    assert f.events == 21 and not report.damaged
+    assert any("UTF-8" in w.message and w.position == "line 21" for w in f.warnings)
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    (tmp_path / "good.log").write_bytes(GOOD)
+    report = _ingest(str(tmp_path / "nope.log"), str(tmp_path / "good.log"))
+    assert report.damaged and "no such file" in str(report.problems()[0])
+    assert report.events == 20
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads everything")
+    p = tmp_path / "locked.log"
+    p.write_bytes(GOOD)
+    p.chmod(0)
+    assert _ingest(str(p)).damaged
