@@ -147,11 +147,12 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 1,
     users: Annotated[int, typer.Option(help="Size of the simulated organization.")] = 200,
     days: Annotated[int, typer.Option(help="Days of background activity.")] = 2,
+    scanners_per_day: Annotated[int, typer.Option(help="Internet scanners knocking per day (log volume).")] = 30,
 ) -> None:
     """Write realistic logs with attack scenarios and a ground-truth file (truth.json)."""
     from shoreup.simulate import generate
 
-    truth = generate(out, seed=seed, users=users, days=days)
+    truth = generate(out, seed=seed, users=users, days=days, scanners_per_day=scanners_per_day)
     typer.echo(f"wrote {len(truth['files'])} file(s) and truth.json to {out}")
 
 

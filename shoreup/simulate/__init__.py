@@ -12,7 +12,9 @@ from typing import Any
 EPOCH = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)
 
 
-def generate(out: Path, seed: int = 1, users: int = 200, days: int = 2) -> dict[str, Any]:
+def generate(
+    out: Path, seed: int = 1, users: int = 200, days: int = 2, scanners_per_day: int = 30
+) -> dict[str, Any]:
     """Write every simulated log into ``out`` and ``out/truth.json``; returns the truth."""
     from shoreup.simulate import scenarios, sshd
     from shoreup.simulate.model import Org
@@ -22,7 +24,7 @@ def generate(out: Path, seed: int = 1, users: int = 200, days: int = 2) -> dict[
     rng = random.Random(seed)
     org = Org.make(rng, users)
     days = max(days, 1)
-    attempts = scenarios.background(rng, org, EPOCH, days)
+    attempts = scenarios.background(rng, org, EPOCH, days, scanners_per_day)
     attack_day = EPOCH + dt.timedelta(days=days - 1)
     bf, bf_truth = scenarios.fast_brute_force(rng, org, attack_day + dt.timedelta(hours=3, minutes=12))
     spray, spray_truth = scenarios.password_spray(rng, org, attack_day + dt.timedelta(hours=1, minutes=40))

@@ -14,7 +14,9 @@ from shoreup.simulate.model import COMMON_NAMES, Attempt, Org, Scenario, ephemer
 MINUTE = dt.timedelta(minutes=1)
 
 
-def background(rng: random.Random, org: Org, start: dt.datetime, days: int) -> list[Attempt]:
+def background(
+    rng: random.Random, org: Org, start: dt.datetime, days: int, scanners_per_day: int = 30
+) -> list[Attempt]:
     """Admins signing in over SSH during the working day, a few typos, and internet scanners."""
     out: list[Attempt] = []
     for day in range(days):
@@ -30,7 +32,7 @@ def background(rng: random.Random, org: Org, start: dt.datetime, days: int) -> l
                                            "bad_password", "password", ephemeral_port(rng)))
                 out.append(Attempt(t, user, ip, "success", None, method, ephemeral_port(rng)))
         # Internet background: scanners that try a name or two and leave.
-        for _ in range(rng.randint(20, 40)):
+        for _ in range(rng.randint(scanners_per_day * 2 // 3, scanners_per_day * 4 // 3)):
             ip = public_ip(rng)
             t = base + dt.timedelta(seconds=rng.uniform(0, 86400))
             for _k in range(rng.randint(1, 3)):

@@ -170,77 +170,92 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
             yield "auth", batch
 
 
+_Lines = tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]
+
+
 def _parse_block(lines: list[str], first_line: int, ctx: ReadContext, years: _Years) -> pa.RecordBatch | None:
     arr = pa.array(lines, pa.string())
     line_no = np.arange(first_line, first_line + len(lines), dtype=np.int64)
     empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
-    n_empty = int(empty.sum())
-    ctx.skip("empty_line", n_empty)
+    ctx.skip("empty_line", int(empty.sum()))
     is_json = pc.starts_with(arr, "{").to_numpy(zero_copy_only=False) & ~empty
-    parts: list[tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]] = []
+    parts: list[_Lines] = []
     if is_json.any():
         parts.append(_journald(arr, line_no, is_json, ctx))
     text = ~is_json & ~empty
     if text.any():
-        parts.append(_syslog(arr, line_no, text, ctx, years))
+        parts.append(_syslog(arr, line_no, text, ctx))
     if not parts:
         return None
-    idx = np.concatenate([p[0] for p in parts])
-    time = pa.concat_arrays([p[1] for p in parts])
-    host = pa.concat_arrays([p[2] for p in parts])
-    app = pa.concat_arrays([p[3] for p in parts])
-    pid = pa.concat_arrays([p[4] for p in parts])
-    msg = pa.concat_arrays([p[5] for p in parts])
-    return _messages(idx, time, host, app, pid, msg, ctx)
+    if len(parts) == 1:
+        return _messages(*parts[0], ctx=ctx, years=years)
+    nos = np.concatenate([p[0] for p in parts])
+    order = np.argsort(nos, kind="stable")
+    take = pa.array(order)
+    cols = [pa.concat_arrays([p[k] for p in parts]).take(take) for k in range(1, 8)]
+    return _messages(nos[order], *cols, ctx=ctx, years=years)
 
 
-def _syslog(
-    arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext, years: _Years
-) -> tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
+# The common case, checked without captures (a DFA pass) and then cut apart with cheap kernels.
+_FAST_BSD = r"^[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d \S+ [^\[:\s]+(?:\[\d+\])?: "
+_TAG = r"^(?P<app>[^\[]+)(?:\[(?P<pid>\d+)\])?$"
+
+
+def _syslog(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext) -> _Lines:
     sel = np.flatnonzero(mask)
     sub = arr.take(pa.array(sel))
-    hdr = pc.extract_regex(sub, _HEADER)
-    valid = hdr.is_valid().to_numpy(zero_copy_only=False)
-    n_bad = int((~valid).sum())
-    if n_bad:
-        ctx.skip("malformed_line", n_bad)
-        bad_line = int(line_no[sel[np.flatnonzero(~valid)[0]]])
-        if n_bad == len(sel) and len(sel) > 10:
-            ctx.damage("no line here is syslog; is this the right format?", f"line {bad_line}")
-    hdr = hdr.filter(pa.array(valid))
-    sel = sel[valid]
+    fast = pc.match_substring_regex(sub, _FAST_BSD).to_numpy(zero_copy_only=False)
+    parts: list[tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]] = []
+    if fast.any():
+        lines = sub.filter(pa.array(fast))
+        rest = pc.utf8_slice_codeunits(lines, 16)
+        host_rest = pc.split_pattern(rest, " ", max_splits=1)
+        tag_msg = pc.split_pattern(pc.list_element(host_rest, 1), ": ", max_splits=1)
+        tag = pc.extract_regex(pc.list_element(tag_msg, 0), _TAG)
+        n = len(lines)
+        parts.append((
+            sel[fast],
+            pc.utf8_slice_codeunits(lines, 0, 15),
+            pa.array([""] * n, pa.string()),
+            pc.list_element(host_rest, 0),
+            tag.field("app"),
+            tag.field("pid"),
+            pc.list_element(tag_msg, 1),
+        ))
+    slow = ~fast
+    if slow.any():
+        hdr = pc.extract_regex(sub.filter(pa.array(slow)), _HEADER)
+        valid = hdr.is_valid().to_numpy(zero_copy_only=False)
+        slow_sel = sel[slow]
+        n_bad = int((~valid).sum())
+        if n_bad:
+            ctx.skip("malformed_line", n_bad)
+            if n_bad == len(sel) and len(sel) > 10:
+                bad_line = int(line_no[slow_sel[np.flatnonzero(~valid)[0]]])
+                ctx.damage("no line here is syslog; is this the right format?", f"line {bad_line}")
+        hdr = hdr.filter(pa.array(valid))
 
-    def field(name: str) -> pa.Array:
-        return hdr.field(name)
+        def pick(*names: str) -> pa.Array:
+            out = hdr.field(names[0])
+            for n in names[1:]:
+                out = pc.if_else(pc.equal(out, ""), hdr.field(n), out)
+            return out
 
-    def pick(*names: str) -> pa.Array:
-        out = field(names[0])
-        for n in names[1:]:
-            out = pc.if_else(pc.equal(out, ""), field(n), out)
-        return out
-
-    host, app, pid, msg = (
-        pick("bhost", "ihost", "rhost"),
-        pick("bapp", "iapp", "rapp"),
-        pick("bpid", "ipid", "rpid"),
-        pick("bmsg", "imsg", "rmsg"),
-    )
-    time = _times(field("bts"), pick("its", "rts"), ctx, years)
-    ok = time.is_valid().to_numpy(zero_copy_only=False)
-    if not ok.all():
-        n = int((~ok).sum())
-        ctx.skip("bad_timestamp", n)
-        ctx.warn(f"{n} line(s) with an unreadable timestamp skipped", f"line {int(line_no[sel[~ok][0]])}")
-        keep = pa.array(ok)
-        sel, time, host, app, pid, msg = (
-            sel[ok],
-            time.filter(keep),
-            host.filter(keep),
-            app.filter(keep),
-            pid.filter(keep),
-            msg.filter(keep),
-        )
-    return line_no[sel], time, host, app, pid, msg
+        parts.append((
+            slow_sel[valid],
+            hdr.field("bts"),
+            pick("its", "rts"),
+            pick("bhost", "ihost", "rhost"),
+            pick("bapp", "iapp", "rapp"),
+            pick("bpid", "ipid", "rpid"),
+            pick("bmsg", "imsg", "rmsg"),
+        ))
+    sel = np.concatenate([p[0] for p in parts])
+    order = np.argsort(sel, kind="stable")
+    take = pa.array(order)
+    bsd, iso, host, app, pid, msg = (pa.concat_arrays([p[k] for p in parts]).take(take) for k in range(1, 7))
+    known = pa.nulls(len(sel), pa.timestamp("us", tz="UTC"))
+    return line_no[sel[order]], known, bsd, iso, host, app, pid, msg
 
 
 def _times(bsd: pa.Array, iso: pa.Array, ctx: ReadContext, years: _Years) -> pa.Array:
@@ -248,15 +263,27 @@ def _times(bsd: pa.Array, iso: pa.Array, ctx: ReadContext, years: _Years) -> pa.
     out = pa.nulls(len(bsd), pa.timestamp("us", tz="UTC"))
     is_bsd = pc.not_equal(bsd, "")
     if pc.any(is_bsd).as_py():
+        # "Mmm dd hh:mm:ss" at fixed places: integer arithmetic, no strptime.
         months = pc.add(pc.index_in(pc.utf8_slice_codeunits(bsd, 0, 3), value_set=_MONTHS), 1)
-        days = pc.cast(pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(bsd, 4, 6)), pa.int64(), safe=False)
         m = months.fill_null(0).to_numpy(zero_copy_only=False)
-        d = days.fill_null(0).to_numpy(zero_copy_only=False)
+        ints = [
+            pc.cast(pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(bsd, a, b)), pa.int64(), safe=False)
+            .fill_null(-1).to_numpy(zero_copy_only=False)
+            for a, b in ((4, 6), (7, 9), (10, 12), (13, 15))
+        ]
+        d, hh, mi, ss = ints
         bsd_rows = is_bsd.to_numpy(zero_copy_only=False)
+        valid = bsd_rows & (m >= 1) & (d >= 1) & (d <= 31) & (hh >= 0) & (hh < 24) & (mi >= 0) & (mi < 60)
+        valid &= (ss >= 0) & (ss < 61)
         y = np.zeros(len(bsd), dtype=np.int64)
-        y[bsd_rows] = years.assign(m[bsd_rows], d[bsd_rows])
-        stamp = pc.binary_join_element_wise(pc.cast(pa.array(y), pa.string()), bsd, " ")
-        naive = pc.strptime(stamp, format="%Y %b %d %H:%M:%S", unit="us", error_is_null=True)
+        y[valid] = years.assign(m[valid], d[valid])
+        month_start = (y - 1970) * 12 + (m - 1)
+        first_day = month_start.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+        next_first = (month_start + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+        days = first_day + d - 1
+        real = valid & (days < next_first)  # "Feb 30" is no date
+        micros = ((days * 86400 + hh * 3600 + mi * 60 + ss) * 1_000_000).astype(np.int64)
+        naive = pa.array(micros, pa.int64(), mask=~real).cast(pa.timestamp("us"))
         local = _assume_tz(naive, ctx.options.tz)
         out = pc.if_else(is_bsd, local, out)
     is_iso = pc.not_equal(iso, "")
@@ -296,9 +323,7 @@ def _assume_tz(naive: pa.Array, tz: dt.tzinfo) -> pa.Array:
     return pc.cast(local, pa.timestamp("us", tz="UTC"))
 
 
-def _journald(
-    arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext
-) -> tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
+def _journald(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext) -> _Lines:
     """journalctl -o json: one object per line; MESSAGE may be a byte array when not UTF-8."""
     idx: list[int] = []
     times: list[int] = []
@@ -327,9 +352,12 @@ def _journald(
         apps.append(str(obj.get("SYSLOG_IDENTIFIER") or obj.get("_COMM") or ""))
         pids.append(str(obj.get("SYSLOG_PID") or obj.get("_PID") or ""))
         msgs.append(str(message or ""))
+    blank = pa.array([""] * len(idx), pa.string())
     return (
         np.array(idx, dtype=np.int64),
         pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        blank,
+        blank,
         pa.array(hosts, pa.string()),
         pa.array(apps, pa.string()),
         pa.array(pids, pa.string()),
@@ -339,12 +367,16 @@ def _journald(
 
 def _messages(
     line_no: np.ndarray,
-    time: pa.Array,
+    known: pa.Array,
+    bsd: pa.Array,
+    iso: pa.Array,
     host: pa.Array,
     app: pa.Array,
     pid: pa.Array,
     msg: pa.Array,
+    *,
     ctx: ReadContext,
+    years: _Years,
 ) -> pa.RecordBatch | None:
     """Route each message to its kind, expand "message repeated N times", and build auth rows."""
     n = len(msg)
@@ -406,6 +438,22 @@ def _messages(
         cat(c) for c in ("code", "user", "ip", "port", "method", "invalid", "service")
     )
     outcome = pa.concat_arrays(outcomes).take(take)
+    # Timestamps only for the lines that became events.
+    rt = pa.array(rows)
+    known_t = known.take(rt)
+    time = pc.if_else(known_t.is_valid(), known_t, _times(bsd.take(rt), iso.take(rt), ctx, years))
+    ok = time.is_valid().to_numpy(zero_copy_only=False)
+    if not ok.all():
+        n_bad = int((~ok).sum())
+        ctx.skip("bad_timestamp", n_bad)
+        ctx.warn(f"{n_bad} line(s) with an unreadable timestamp skipped", f"line {int(line_no[rows[~ok][0]])}")
+        keep = pa.array(ok)
+        rows = rows[ok]
+        time, code, user_raw, ip, port, method, invalid, service, outcome = (
+            a.filter(keep) for a in (time, code, user_raw, ip, port, method, invalid, service, outcome)
+        )
+        if not len(rows):
+            return None
     reps = repeat[rows]
     # A record is one line; "message repeated N times" becomes N events of that line.
     ctx.parsed(len(rows))
@@ -413,8 +461,8 @@ def _messages(
         expand = np.repeat(np.arange(len(rows)), reps)
         rows = rows[expand]
         ex = pa.array(expand)
-        code, user_raw, ip, port, method, invalid, service, outcome = (
-            a.take(ex) for a in (code, user_raw, ip, port, method, invalid, service, outcome)
+        time, code, user_raw, ip, port, method, invalid, service, outcome = (
+            a.take(ex) for a in (time, code, user_raw, ip, port, method, invalid, service, outcome)
         )
     rtake = pa.array(rows)
     user_raw = pc.utf8_trim_whitespace(user_raw)
@@ -438,7 +486,7 @@ def _messages(
     session = pc.binary_join_element_wise(host.take(rtake).fill_null(""), pid.take(rtake), ":")
     m = len(rows)
     arrays = {
-        "time": time.take(rtake),
+        "time": time,
         "host": empty_to_null(host.take(rtake)),
         "source_format": pa.array([FORMAT] * m, pa.string()),
         "ref_file": pa.array([ctx.path] * m, pa.string()),

@@ -170,3 +170,13 @@ def test_accounting_covers_every_line() -> None:
 )
 def test_sniff(head: bytes, expected: bool) -> None:
     assert sshd.sniff(head, "x") is expected
+
+
+def test_impossible_dates_are_counted_not_invented() -> None:
+    data = (
+        b"Feb 30 10:00:00 h sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n"
+        b"Feb 28 25:00:00 h sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n"
+        b"Feb 28 10:00:00 h sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n"
+    )
+    rows, stats = read_bytes(sshd, data, options=ReadOptions(year=2026))
+    assert len(rows["auth"]) == 1 and stats.skipped == {"bad_timestamp": 2} and stats.records_read == 3
