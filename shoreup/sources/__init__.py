@@ -16,6 +16,9 @@ from shoreup.errors import UsageError
 
 # name -> module, in sniffing order (most specific first).
 _READERS: list[tuple[str, str]] = [
+    ("evtx", "shoreup.sources.evtx"),
+    ("winxml", "shoreup.sources.winxml"),
+    ("winjson", "shoreup.sources.winjson"),
     ("sshd", "shoreup.sources.sshd"),
 ]
 

@@ -65,7 +65,11 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
             try:
                 with zipfile.ZipFile(p) as zf:
                     for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                        if info.is_dir() or info.filename.lower().endswith(_ZIP_SKIP_SUFFIXES):
+                        if (
+                            info.is_dir()
+                            or info.filename.lower().endswith(_ZIP_SKIP_SUFFIXES)
+                            or info.filename.startswith("__MACOSX/")  # resource forks of macOS archivers
+                        ):
                             continue
                         inputs.append(Input(f"{key}!{info.filename}", key, info.filename, st.st_mtime))
             except (zipfile.BadZipFile, OSError) as e:
