@@ -19,6 +19,10 @@ _READERS: list[tuple[str, str]] = [
     ("evtx", "shoreup.sources.evtx"),
     ("winxml", "shoreup.sources.winxml"),
     ("winjson", "shoreup.sources.winjson"),
+    ("entra", "shoreup.sources.entra"),
+    ("okta", "shoreup.sources.okta"),
+    ("cloudtrail", "shoreup.sources.cloudtrail"),
+    ("weblog", "shoreup.sources.weblog"),
     ("sshd", "shoreup.sources.sshd"),
 ]
 

@@ -1,0 +1,341 @@
+"""Web server access logs (Apache / nginx combined and common format, JSON access logs): login requests.
+
+Reference: Apache ``mod_log_config`` "Common Log Format" and "Combined Log Format"
+(``%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-agent}i\\"``), nginx ``log_format combined``.
+JSON access logs are read with the usual key names (nginx ``escape=json`` templates, ECS, Traefik,
+Caddy-like flat keys): remote_addr / client_ip / clientip / source.ip, request or method + uri /
+path, status, http_user_agent, time_local / @timestamp / time.
+
+Only sign-in attempts become events: a ``POST`` whose path (query removed, case-folded) starts with
+a login endpoint — ``/login``, ``/signin``, ``/wp-login.php``, ``/xmlrpc.php``, ``/user/login``,
+``/api/auth`` and any given with ``ReadOptions.login_paths``. Every other request is counted as
+skipped with reason "not_login_request", lines that are not access-log lines as "malformed_line".
+
+The outcome rule, because a web server only sees the status code:
+
+* 401, 403 → failure (reason ``other``: the server does not say why); 429 → failure, ``restriction``;
+* 302, 303 → success (the usual redirect after a good sign-in form post);
+* 200 and everything else → ``unknown``: a form re-displayed with an error is also a 200
+  (WordPress answers a bad password with 200, XML-RPC always answers 200).
+
+The user is ``%u`` (HTTP authentication user) when present, else null; method ``password``;
+application = the request path. Login requests also go to ``raw`` with Sigma's web server field
+names (``c-ip``, ``cs-method``, ``cs-uri-stem``, ``cs-uri-query``, ``sc-status``, ``cs-user-agent`` …).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import IO, Any, Final
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoreup.schema import TIME, normalize_user
+from shoreup.sources import _cloudjson as cj
+from shoreup.sources._base import BATCH_ROWS, Batch, ReadContext
+
+FORMAT: Final = "weblog"
+
+DEFAULT_LOGIN_PATHS: Final = ("/login", "/signin", "/wp-login.php", "/xmlrpc.php", "/user/login", "/api/auth")
+_FAILURE: Final = frozenset({401, 403, 429})
+_SUCCESS: Final = frozenset({302, 303})
+
+# Reference: Apache combined / common log format; nginx "combined". Referer and user agent optional.
+_LINE: Final = (
+    r"^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<ts>[^\]]+)\] "
+    r'"(?P<method>[A-Za-z]+) (?P<target>\S+)(?: (?P<proto>[^"]*))?" '
+    r"(?P<status>\d{3}) (?P<bytes>\S+)"
+    r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)")?.*$'
+)
+_LINE_RE: Final = re.compile(_LINE)
+_CHUNK: Final = 8 << 20
+
+_JSON_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "ip": ("remote_addr", "client_ip", "clientip", "remote_ip", "client.ip", "source.ip", "ClientHost", "ip"),
+    "user": ("remote_user", "user", "user.name", "ClientUsername"),
+    "time": ("time_local", "@timestamp", "time", "timestamp", "time_iso8601", "StartUTC", "ts"),
+    "request": ("request", "request_line"),
+    "method": ("method", "request_method", "http.request.method", "RequestMethod", "request.method"),
+    "target": ("uri", "request_uri", "path", "url.original", "url.path", "RequestPath", "request.uri", "url"),
+    "status": ("status", "status_code", "response", "http.response.status_code", "DownstreamStatus"),
+    "ua": ("http_user_agent", "user_agent", "agent", "user_agent.original", "request_User-Agent",
+           "request.headers.User-Agent"),
+    "referer": ("http_referer", "referer", "referrer", "http.request.referrer"),
+    "bytes": ("body_bytes_sent", "bytes", "size", "http.response.body.bytes", "DownstreamContentSize"),
+}
+
+
+def sniff(head: bytes, name: str) -> bool:
+    """A first line in combined / common log format, or a JSON object with access-log keys."""
+    line = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if line.startswith("{"):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(obj, dict):
+            return False
+        flat = cj.flatten(obj)
+        has = {key: any(k in flat for k in names) for key, names in _JSON_KEYS.items()}
+        return has["ip"] and has["status"] and (has["request"] or has["target"])
+    return _LINE_RE.match(line) is not None
+
+
+def login_paths(ctx: ReadContext) -> tuple[str, ...]:
+    extra = tuple(p.strip().casefold() for p in ctx.options.login_paths if p.strip())
+    return tuple(dict.fromkeys(DEFAULT_LOGIN_PATHS + extra))
+
+
+def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
+    """Read one access log: login requests to ``auth`` and ``raw``, the rest counted as skipped."""
+    paths = login_paths(ctx)
+    first = stream.readline()
+    blank = 0
+    while first and not first.strip():
+        blank += 1
+        first = stream.readline()
+    if not first:
+        return
+    if first.lstrip(b"\xef\xbb\xbf \t").startswith(b"{"):
+        yield from _read_json(first, stream, ctx, paths, blank + 1)
+    else:
+        yield from _read_text(first, stream, ctx, paths, blank + 1)
+
+
+# --- text: vectorized over chunks of lines ----------------------------------------------------
+
+
+def _read_text(
+    first: bytes, stream: IO[bytes], ctx: ReadContext, paths: tuple[str, ...], line_no: int
+) -> Iterator[Batch]:
+    pending = b""
+    chunk = first + stream.read(_CHUNK)
+    while chunk:
+        data = pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            pending = data
+        else:
+            pending = data[cut + 1 :]
+            lines = data[:cut].split(b"\n")
+            yield from _text_lines(lines, line_no, ctx, paths)
+            line_no += len(lines)
+        chunk = stream.read(_CHUNK)
+    if pending:
+        yield from _text_lines([pending], line_no, ctx, paths)
+
+
+def _text_lines(lines: list[bytes], first_no: int, ctx: ReadContext, paths: tuple[str, ...]) -> Iterator[Batch]:
+    # One decode per chunk: invalid UTF-8 (attacker-sent bytes) becomes U+FFFD instead of failing.
+    text = b"\n".join(lines).decode("utf-8", "replace").split("\n")
+    arr = pc.utf8_rtrim(pa.array(text, pa.string()), characters="\r")
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
+    parts = pc.extract_regex(arr, pattern=_LINE)
+    valid = pc.is_valid(parts)
+    n_blank = pc.sum(blank).as_py() or 0
+    n_valid = pc.sum(valid).as_py() or 0
+    ctx.skip("malformed_line", len(lines) - n_blank - n_valid)
+
+    method = pc.utf8_upper(pc.struct_field(parts, "method"))
+    target = pc.struct_field(parts, "target")
+    path = pc.utf8_lower(pc.replace_substring_regex(target, pattern=r"[?#].*$", replacement=""))
+    is_login = pc.equal(method, "POST")
+    on_path = pc.starts_with(path, paths[0])
+    for prefix in paths[1:]:
+        on_path = pc.or_(on_path, pc.starts_with(path, prefix))
+    keep = pc.fill_null(pc.and_(pc.and_(is_login, on_path), valid), False)
+    n_login = pc.sum(keep).as_py() or 0
+    ctx.skip("not_login_request", n_valid - n_login)
+    if not n_login:
+        return
+    idx = pc.indices_nonzero(keep)
+    sel = pc.take(parts, idx)
+    ts = pc.struct_field(sel, "ts")
+    times = pc.strptime(ts, format="%d/%b/%Y:%H:%M:%S %z", unit="s", error_is_null=True)
+    rows = sel.to_pylist()
+    time_list = pc.cast(times, TIME).to_pylist()
+    line_numbers = pc.add(idx, first_no).to_pylist()
+    auth_rows: list[dict[str, Any]] = []
+    for row, time, ref in zip(rows, time_list, line_numbers, strict=True):
+        if time is None:
+            ctx.skip("no_timestamp")
+            continue
+        auth_rows.append(_event(row, time, ref))
+    ctx.parsed(len(auth_rows))
+    yield from _emit(auth_rows, ctx)
+
+
+def _event(row: dict[str, Any], time: dt.datetime, ref: int) -> dict[str, Any]:
+    target = row.get("target") or ""
+    stem, _, query = target.partition("?")
+    status = int(row["status"])
+    if status in _FAILURE:
+        outcome, reason = "failure", ("restriction" if status == 429 else "other")
+    elif status in _SUCCESS:
+        outcome, reason = "success", None
+    else:
+        outcome, reason = "unknown", None
+    user, domain = normalize_user(row.get("user") or None)
+    ua = _unescape(row.get("ua")) or None
+    fields = {
+        "c-ip": row.get("ip"),
+        "cs-username": row.get("user") if row.get("user") not in (None, "", "-") else None,
+        "date": row.get("ts"),
+        "cs-method": row.get("method"),
+        "cs-uri-stem": stem,
+        "cs-uri-query": query or None,
+        "cs-version": row.get("proto") or None,
+        "sc-status": status,
+        "sc-bytes": row.get("bytes") if row.get("bytes") not in (None, "", "-") else None,
+        "cs-referer": None if row.get("referer") in (None, "", "-") else _unescape(row.get("referer")),
+        "cs-user-agent": ua,
+    }
+    return {
+        "time": time,
+        "ref_record": ref,
+        "user": user,
+        "domain": domain,
+        "src_ip": cj.clean_ip(row.get("ip")),
+        "outcome": outcome,
+        "reason": reason,
+        "raw_reason": str(status),
+        "method": "password",
+        "user_agent": None if ua == "-" else ua,
+        "application": stem,
+        "event_code": str(status),
+        "fields": orjson.dumps({k: v for k, v in fields.items() if v is not None}).decode(),
+    }
+
+
+def _unescape(value: str | None) -> str | None:
+    if not value:
+        return value
+    return value.replace('\\"', '"').replace("\\\\", "\\") if "\\" in value else value
+
+
+def _emit(rows: list[dict[str, Any]], ctx: ReadContext) -> Iterator[Batch]:
+    from shoreup.schema import AUTH, RAW
+
+    for start in range(0, len(rows), BATCH_ROWS):
+        part = rows[start : start + BATCH_ROWS]
+        n = len(part)
+        common = {
+            "time": pa.array([r["time"] for r in part], TIME),
+            "host": pa.nulls(n, pa.string()),
+            "source_format": pa.array([FORMAT] * n, pa.string()),
+            "ref_file": pa.array([ctx.path] * n, pa.string()),
+            "ref_record": pa.array([r["ref_record"] for r in part], pa.int64()),
+        }
+        auth_cols = []
+        for field in AUTH:
+            if field.name in common:
+                auth_cols.append(common[field.name])
+            else:
+                auth_cols.append(pa.array([r.get(field.name) for r in part], field.type))
+        yield "auth", pa.RecordBatch.from_arrays(auth_cols, schema=AUTH)
+        raw_cols = []
+        for field in RAW:
+            if field.name in common:
+                raw_cols.append(common[field.name])
+            elif field.name == "channel":
+                raw_cols.append(pa.array(["access"] * n, pa.string()))
+            elif field.name == "provider":
+                raw_cols.append(pa.array(["webserver"] * n, pa.string()))
+            elif field.name == "fields":
+                raw_cols.append(pa.array([r["fields"] for r in part], pa.string()))
+            else:
+                raw_cols.append(pa.nulls(n, field.type))
+        yield "raw", pa.RecordBatch.from_arrays(raw_cols, schema=RAW)
+
+
+# --- JSON access logs -------------------------------------------------------------------------
+
+
+def _pick(flat: dict[str, Any], key: str) -> Any:
+    for name in _JSON_KEYS[key]:
+        value = flat.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _read_json(
+    first: bytes, stream: IO[bytes], ctx: ReadContext, paths: tuple[str, ...], first_no: int
+) -> Iterator[Batch]:
+    damage = cj.LineDamage(ctx)
+    rows: list[dict[str, Any]] = []
+    line_no = first_no - 1
+    line = first
+    while line:
+        line_no += 1
+        text = line.strip()
+        if text:
+            _json_line(text, line_no, ctx, paths, damage, rows)
+            if len(rows) >= BATCH_ROWS:
+                yield from _emit(rows, ctx)
+                rows = []
+        line = stream.readline()
+    damage.close()
+    yield from _emit(rows, ctx)
+
+
+def _json_line(
+    text: bytes,
+    line_no: int,
+    ctx: ReadContext,
+    paths: tuple[str, ...],
+    damage: cj.LineDamage,
+    rows: list[dict[str, Any]],
+) -> None:
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        damage.add(line_no, str(exc))
+        return
+    if not isinstance(obj, dict):
+        ctx.skip("not_json_object")
+        return
+    flat = cj.flatten(obj)
+    method = cj.text(_pick(flat, "method"))
+    target = cj.text(_pick(flat, "target"))
+    proto = None
+    request = cj.text(_pick(flat, "request"))
+    if request and (method is None or target is None):
+        parts = request.split(" ")
+        if len(parts) >= 2:
+            method, target = method or parts[0], target or parts[1]
+            proto = parts[2] if len(parts) > 2 else None
+    status = cj.as_int(_pick(flat, "status"))
+    ip = cj.text(_pick(flat, "ip"))
+    if method is None or target is None or status is None or ip is None:
+        ctx.skip("malformed_line")
+        return
+    path = re.sub(r"[?#].*$", "", target).casefold()
+    if method.upper() != "POST" or not path.startswith(paths):
+        ctx.skip("not_login_request")
+        return
+    stamp = _pick(flat, "time")
+    time = cj.parse_time(stamp)
+    if time is None:
+        ctx.skip("no_timestamp")
+        return
+    row = {
+        "ip": ip,
+        "user": cj.text(_pick(flat, "user")),
+        "ts": cj.text(stamp),
+        "method": method.upper(),
+        "target": target,
+        "proto": proto,
+        "status": str(status),
+        "bytes": cj.text(_pick(flat, "bytes")),
+        "referer": cj.text(_pick(flat, "referer")),
+        "ua": cj.text(_pick(flat, "ua")),
+    }
+    event = _event(row, time, line_no)
+    event["fields"] = orjson.dumps(flat).decode()
+    rows.append(event)
+    ctx.parsed()
