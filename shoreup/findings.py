@@ -24,6 +24,10 @@ class Ref:
         return {"file": self.file, "record": self.record}
 
 
+def _ref_key(r: Ref) -> tuple[str, int]:
+    return (r.file, r.record)
+
+
 @dataclass
 class Finding:
     """One conclusion of one detector, in the ``shoreup.hunt/1`` JSON contract."""
@@ -50,7 +54,7 @@ class Finding:
         self.users = sorted(set(u for u in self.users if u))
         self.src_ips = sorted(set(i for i in self.src_ips if i))
         self.hosts = sorted(set(h for h in self.hosts if h))
-        refs = sorted(set(self.evidence))
+        refs = sorted(set(self.evidence), key=_ref_key)
         if len(refs) > MAX_EVIDENCE:
             self.metrics.setdefault("evidence_total", len(refs))
             refs = refs[:MAX_EVIDENCE]

@@ -27,6 +27,10 @@ _TYPES = {
 
 DEFAULT_MEMORY_LIMIT = os.environ.get("SHOREUP_MEMORY_LIMIT", "1GB")
 
+#: Rows gathered per table before one INSERT: DuckDB pays a fixed cost per statement and per
+#: small append, so few large inserts are several times faster than many small ones.
+FLUSH_ROWS = 262_144
+
 
 def _sql_type(t: pa.DataType) -> str:
     if pa.types.is_timestamp(t):
@@ -59,11 +63,18 @@ class Store:
         if threads:
             config["threads"] = threads
         self.path = path
-        self.con = duckdb.connect(path or ":memory:", config=config)
-        self.con.execute("SET TimeZone = 'UTC'")
+        self._con = duckdb.connect(path or ":memory:", config=config)
+        self._con.execute("SET TimeZone = 'UTC'")
         for table in TABLES:
-            self.con.execute(ddl(table))
-        self._n = 0
+            self._con.execute(ddl(table))
+        self._pending: dict[str, list[pa.RecordBatch]] = {t: [] for t in TABLES}
+        self._pending_rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The connection, with every appended row visible to queries."""
+        self.flush()
+        return self._con
 
     def append(self, table: str, batch: pa.RecordBatch) -> None:
         """Add one batch of rows, in the table's schema, to the named table."""
@@ -71,20 +82,32 @@ class Store:
             raise ValueError(f"unknown table {table!r}")
         if batch.num_rows == 0:
             return
-        self._n += 1
-        name = f"_batch_{self._n}"
-        self.con.register(name, batch)
+        self._pending[table].append(batch)
+        self._pending_rows[table] += batch.num_rows
+        if self._pending_rows[table] >= FLUSH_ROWS:
+            self._flush_table(table)
+
+    def flush(self) -> None:
+        """Insert every gathered batch."""
+        for table in TABLES:
+            if self._pending[table]:
+                self._flush_table(table)
+
+    def _flush_table(self, table: str) -> None:
+        batches, self._pending[table], self._pending_rows[table] = self._pending[table], [], 0
+        data = pa.Table.from_batches(batches, schema=TABLES[table])
+        self._con.register("_shoreup_pending", data)
         try:
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+            self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shoreup_pending")
         finally:
-            self.con.unregister(name)
+            self._con.unregister("_shoreup_pending")
 
     def count(self, table: str) -> int:
         row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
     def close(self) -> None:
-        self.con.close()
+        self._con.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
