@@ -180,3 +180,49 @@ def test_impossible_dates_are_counted_not_invented() -> None:
     )
     rows, stats = read_bytes(sshd, data, options=ReadOptions(year=2026))
     assert len(rows["auth"]) == 1 and stats.skipped == {"bad_timestamp": 2} and stats.records_read == 3
+
+
+def _without_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    monkeypatch.setattr(sshd, "_KINDS", tuple(dataclasses.replace(k, fast=None) for k in sshd._KINDS))
+
+
+def test_fast_paths_equal_the_reference_regexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = "".join(line + "\n" for line, _ in CASES).encode() * 3
+    fast_rows, fast_stats = read_bytes(sshd, data)
+    _without_fast_paths(monkeypatch)
+    slow_rows, slow_stats = read_bytes(sshd, data)
+    assert fast_rows == slow_rows and fast_stats == slow_stats
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("failed", "Failed password for invalid user a b from 203.0.113.5 port 22 ssh2"),
+        ("accepted", "Accepted publickey for a from 2001:db8::1 port 22 ssh2: RSA SHA256:x"),
+        ("invalid_user", "Invalid user a from 203.0.113.5 port 22"),
+        ("invalid_user", "Invalid user a from 203.0.113.5"),
+        ("preauth_close", "Connection closed by invalid user a 203.0.113.5 port 22 [preauth]"),
+        ("preauth_close", "Received disconnect from authenticating user root 203.0.113.5 port 22:11: Bye [preauth]"),
+        ("pam_failure", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4  user=r"),
+        ("pam_failure", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4"),
+    ],
+)
+def test_common_shapes_take_the_fast_path(kind: str, message: str) -> None:
+    import pyarrow as pa
+
+    (k,) = [k for k in sshd._KINDS if k.name == kind]
+    assert k.fast is not None
+    ok, _ = k.fast(pa.array([message]))
+    assert ok.to_pylist() == [True]
+
+
+@pytest.mark.shared
+def test_fast_paths_on_real_log(shared_data: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    data = (Path(str(shared_data)) / "sshd" / "OpenSSH_2k.log").read_bytes()
+    fast = read_bytes(sshd, data)
+    _without_fast_paths(monkeypatch)
+    assert read_bytes(sshd, data) == fast
