@@ -143,17 +143,47 @@ class _progress:
 
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the logs and truth.json into.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder to write the logs and truth.json into.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 1,
     users: Annotated[int, typer.Option(help="Size of the simulated organization.")] = 200,
-    days: Annotated[int, typer.Option(help="Days of background activity.")] = 2,
+    days: Annotated[int, typer.Option(help="Days of background activity (the attacks come on the last).")] = 2,
     scanners_per_day: Annotated[int, typer.Option(help="Internet scanners knocking per day (log volume).")] = 30,
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="Write only these formats (repeatable or a,b).")
+    ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", help="Play only these scenarios (repeatable or a,b).")
+    ] = None,
+    list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List scenarios and formats.")] = False,
 ) -> None:
-    """Write realistic logs with attack scenarios and a ground-truth file (truth.json)."""
-    from shoreup.simulate import generate
+    """Write realistic logs with attack scenarios and hard negatives, and their ground truth (truth.json)."""
+    from shoreup import simulate as sim
+    from shoreup.errors import ShoreupError
 
-    truth = generate(out, seed=seed, users=users, days=days, scanners_per_day=scanners_per_day)
-    typer.echo(f"wrote {len(truth['files'])} file(s) and truth.json to {out}")
+    if list_scenarios:
+        for kind, table in (("attack", sim.ATTACKS), ("benign", sim.BENIGN)):
+            for name, formats in table.items():
+                typer.echo(f"{kind:7s} {name:32s} {', '.join(formats)}")
+        typer.echo(f"formats: {', '.join(sim.FORMATS)}")
+        return
+    if out is None:
+        raise _fail("--out is required")
+    try:
+        truth = sim.generate(
+            out, seed=seed, users=users, days=days, scanners_per_day=scanners_per_day,
+            formats=_split(fmt), scenarios=_split(scenario),
+        )
+    except ShoreupError as e:
+        raise _fail(str(e)) from None
+    for path, n in sorted(truth["lines"].items()):
+        typer.echo(f"  {path:48s} {n:>9,} records")
+    typer.echo(f"wrote {len(truth['lines'])} file(s), {len(truth['scenarios'])} scenario(s) and truth.json to {out}")
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 @app.command()
