@@ -142,6 +142,44 @@ class _progress:
 
 
 @app.command()
+def posture(
+    paths: PathsArg,
+    json_out: Annotated[bool, typer.Option("--json", help="Write the shoreup.posture/1 document to stdout.")] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
+    year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
+) -> None:
+    """MFA coverage and legacy authentication per source, and attacked accounts that lack MFA."""
+    from rich.console import Console
+
+    from shoreup import detect as registry
+    from shoreup import pipeline
+    from shoreup.engine.duckdb import Store
+    from shoreup.errors import ShoreupError
+    from shoreup.posture import assess
+    from shoreup.report import json as json_report
+    from shoreup.report.posture import render
+    from shoreup.sources._base import ReadOptions
+
+    err = Console(stderr=True, highlight=False)
+    try:
+        with Store() as store:
+            report = pipeline.ingest(paths, store, ReadOptions(year=year, tz=_zone(tz)), fmt=fmt)
+            attacks = [n for n in registry.names() if str(registry.load(n).TECHNIQUE).startswith("T1110")]
+            findings = pipeline.detect(store, attacks)
+            result = assess(store.con, findings)
+    except ShoreupError as e:
+        raise _fail(str(e)) from None
+    if json_out:
+        sys.stdout.buffer.write(json_report.dumps(result.to_json()))
+    else:
+        render(Console(highlight=False), result)
+    for p in report.problems():
+        err.print(f"shoreup: {p}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_ERROR if report.damaged else EXIT_CLEAN)
+
+
+@app.command()
 def simulate(
     out: Annotated[Path | None, typer.Option("--out", help="Folder to write the logs and truth.json into.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 1,
