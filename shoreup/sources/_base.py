@@ -88,8 +88,11 @@ class ReadContext:
         options: ReadOptions,
         mtime: float | None = None,
         run_state: dict[str, Any] | None = None,
+        first_record: int = 1,
     ) -> None:
         self.path = path
+        #: Number of the stream's first record in the file (a follower reading from an offset sets it).
+        self.first_record = first_record
         self.stats = stats
         self.options = options
         self.mtime = mtime
@@ -175,7 +178,7 @@ def iter_line_chunks(
     UTF-8 are replaced (the first such line is named in a warning); a stream that breaks off
     (truncated archive) is reported as damage at the line it reached, and what came before is kept.
     """
-    line_no = 1
+    line_no = ctx.first_record
     warned_utf8 = False
 
     def decode(run: bytes, first: int) -> str:

@@ -226,3 +226,14 @@ def test_fast_paths_on_real_log(shared_data: object, monkeypatch: pytest.MonkeyP
     fast = read_bytes(sshd, data)
     _without_fast_paths(monkeypatch)
     assert read_bytes(sshd, data) == fast
+
+
+def test_first_record_offsets_line_numbers() -> None:
+    import io
+
+    from shoreup.sources._base import FileStats, ReadContext
+
+    ctx = ReadContext("f", FileStats("f"), ReadOptions(), first_record=101)
+    line = H + "Failed password for root from 203.0.113.5 port 1 ssh2\n"
+    (batch,) = [b for _, b in sshd.read(io.BytesIO((line * 2).encode()), ctx)]
+    assert batch.column("ref_record").to_pylist() == [101, 102]
