@@ -46,10 +46,15 @@ def hunt(
         list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors (repeatable).")
     ] = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; the rest spills to disk.")] = "1GB",
+    rules: Annotated[
+        list[str] | None, typer.Option("--rules", help="Also run the Sigma rules in this folder (repeatable).")
+    ] = None,
+    no_builtin_rules: Annotated[bool, typer.Option(help="Do not run shoreup's own Sigma rule pack.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every note.")] = False,
 ) -> None:
     """Read logs, run the detectors, report findings. Exit 0 clean, 1 findings, 2 bad input."""
-    code = run_hunt(paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose)
+    sigma = {"rule_dirs": list(rules or []), "include_builtin": not no_builtin_rules}
+    code = run_hunt(paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma)
     raise typer.Exit(code)
 
 
@@ -63,6 +68,7 @@ def run_hunt(
     detectors: list[str] | None = None,
     memory_limit: str = "1GB",
     verbose: bool = False,
+    sigma: dict[str, Any] | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -78,18 +84,32 @@ def run_hunt(
     try:
         with Store(db, memory_limit=memory_limit) as store, _progress(err, quiet=json_out) as progress:
             report = pipeline.ingest(paths, store, options, fmt=fmt, progress=progress)
-            findings = pipeline.detect(store, detectors)
+            findings = pipeline.detect(store, detectors, {"sigma": sigma or {}})
     except ShoreupError as e:
         raise _fail(str(e)) from None
+    rules = _rules_summary(detectors)
     if json_out:
-        sys.stdout.buffer.write(json_report.dumps(json_report.document(report, findings)))
+        extra = {"rules": rules.to_json()} if rules else None
+        sys.stdout.buffer.write(json_report.dumps(json_report.document(report, findings, extra)))
         for p in report.problems():
             err.print(f"shoreup: {p}", markup=False, highlight=False)
     else:
-        terminal.render(Console(highlight=False), report, findings, verbose)
+        console = Console(highlight=False)
+        terminal.render(console, report, findings, verbose)
+        if rules:
+            console.print(rules.line(), markup=False, highlight=False, style="dim")
     if report.damaged:
         return EXIT_ERROR
     return EXIT_FOUND if findings else EXIT_CLEAN
+
+
+def _rules_summary(detectors: list[str] | None) -> Any:
+    """What the Sigma detector loaded and ran, when it ran."""
+    if detectors and "sigma" not in detectors:
+        return None
+    from shoreup.detect import sigma
+
+    return sigma.last_load_summary()
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -243,6 +263,17 @@ def demo(
         code = run_hunt([str(out / f) for f in truth["files"]], json_out=json_out)
     # Findings are the demo's expected outcome: only an error fails it.
     raise typer.Exit(EXIT_ERROR if code == EXIT_ERROR else EXIT_CLEAN)
+
+
+@rules_app.command("check")
+def rules_check(
+    dirs: Annotated[list[str] | None, typer.Argument(help="Rule folders; none checks shoreup's own pack.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help='{"loaded": n, "skipped": [{"path", "id", "reason"}]}')] = False,
+) -> None:
+    """List every Sigma rule as loaded or skipped, with the reason."""
+    from shoreup.detect import sigma
+
+    raise typer.Exit(sigma.check(list(dirs or []), json_out))
 
 
 @app.command()

@@ -131,12 +131,17 @@ def _looks_like_text(head: bytes) -> bool:
     return printable / len(sample) > 0.9
 
 
-def detect(store: Store, only: list[str] | None = None) -> list[Finding]:
-    """Run the listed detectors (all by default) and return their findings in a stable order."""
+def detect(
+    store: Store, only: list[str] | None = None, params: dict[str, dict[str, Any]] | None = None
+) -> list[Finding]:
+    """Run the listed detectors (all by default) and return their findings in a stable order.
+
+    ``params`` maps a detector name to keyword overrides of its ``Params`` (e.g. Sigma rule folders).
+    """
     from shoreup import detect as registry
 
     findings: list[Finding] = []
     for name in only or registry.names():
         module = registry.load(name)
-        findings.extend(module.detect(store.con, module.Params()))
+        findings.extend(module.detect(store.con, module.Params(**(params or {}).get(name, {}))))
     return sorted(findings, key=Finding.sort_key)

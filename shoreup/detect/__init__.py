@@ -16,6 +16,7 @@ from types import ModuleType
 from shoreup.errors import UsageError
 
 _DETECTORS: list[tuple[str, str]] = [
+    ("sigma", "shoreup.detect.sigma"),
     ("brute_force", "shoreup.detect.credential.brute_force"),
 ]
 
