@@ -162,6 +162,18 @@ class _progress:
 
 
 @app.command()
+def mail(
+    paths: PathsArg,
+    org: Annotated[str | None, typer.Option("--org", help="Organization config (TOML): domains, people.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Write the shoreup.mail/1 document to stdout.")] = False,
+) -> None:
+    """Triage saved mail (.eml, .msg, mbox, Maildir): phishing / suspicious / clean, and why."""
+    from shoreup.detect import mail as triage
+
+    raise typer.Exit(triage.run(paths, org, json_out))
+
+
+@app.command()
 def posture(
     paths: PathsArg,
     json_out: Annotated[bool, typer.Option("--json", help="Write the shoreup.posture/1 document to stdout.")] = False,
