@@ -277,6 +277,30 @@ def demo(
     raise typer.Exit(EXIT_ERROR if code == EXIT_ERROR else EXIT_CLEAN)
 
 
+@app.command()
+def watch(
+    paths: Annotated[list[str] | None, typer.Argument(help="Log files to follow (they may not exist yet).")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="DuckDB file for offsets, events and alerts; a restart resumes.")
+    ] = None,
+    alerts: Annotated[str | None, typer.Option("--alerts", help="Append each alert (one JSON per line) here.")] = None,
+    webhook: Annotated[str | None, typer.Option("--webhook", help="POST each alert as JSON here (retried).")] = None,
+    syslog_port: Annotated[
+        int | None, typer.Option("--syslog-port", help="Also receive syslog on 127.0.0.1:N, UDP and TCP.")
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
+    year: Annotated[int | None, typer.Option(help="Year of year-less syslog.")] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
+    detector: Annotated[list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors.")] = None,
+) -> None:
+    """Follow growing logs and raise alerts within seconds; survives restarts and log rotation."""
+    from shoreup.watch import main as watch_main
+
+    raise typer.Exit(
+        watch_main(paths or [], state, alerts, webhook, syslog_port, fmt, year=year, tz=_zone(tz), detectors=detector)
+    )
+
+
 @rules_app.command("check")
 def rules_check(
     dirs: Annotated[list[str] | None, typer.Argument(help="Rule folders; none checks shoreup's own pack.")] = None,
