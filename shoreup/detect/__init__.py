@@ -18,6 +18,11 @@ from shoreup.errors import UsageError
 _DETECTORS: list[tuple[str, str]] = [
     ("sigma", "shoreup.detect.sigma"),
     ("brute_force", "shoreup.detect.credential.brute_force"),
+    ("password_spray", "shoreup.detect.credential.password_spray"),
+    ("distributed_spray", "shoreup.detect.credential.distributed_spray"),
+    ("mfa_fatigue", "shoreup.detect.credential.mfa_fatigue"),
+    ("compromise", "shoreup.detect.credential.compromise"),
+    ("mfa_gap", "shoreup.detect.credential.mfa_gap"),
 ]
 
 

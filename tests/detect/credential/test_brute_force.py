@@ -15,14 +15,14 @@ from shoreup.schema import AUTH
 T0 = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 
 
-def ev(sec: float, user: str | None, ip: str, outcome: str = "failure", method: str = "password",
+def ev(sec: float, user: str | None, ip: str | None, outcome: str = "failure", method: str = "password",
        reason: str | None = "bad_password") -> dict[str, object]:
     return {"time": T0 + dt.timedelta(seconds=sec), "host": "h", "source_format": "test", "ref_file": "f",
             "ref_record": int(sec * 10), "user": user, "src_ip": ip, "outcome": outcome,
             "reason": reason if outcome == "failure" else None, "method": method}
 
 
-def hunt(events: list[dict[str, object]]) -> list[brute_force.Finding]:  # type: ignore[name-defined]
+def hunt(events: list[dict[str, object]]) -> list[brute_force.Finding]:
     with Store() as store:
         rows = [{f.name: e.get(f.name) for f in AUTH} for e in events]
         store.append("auth", pa.RecordBatch.from_pylist(rows, schema=AUTH))
@@ -46,6 +46,13 @@ FIRE: list[tuple[str, Callable[[], list[dict[str, object]]], dict[str, object]]]
      {"users": ["bob"], "failures": 12}),
     ("then success", lambda: [ev(i, "carol", "203.0.113.8") for i in range(30)]
      + [ev(40, "carol", "203.0.113.8", "success")], {"severity": "high", "successes_after": 1}),
+    ("machine pace, five tries in 30 s", lambda: [ev(i * 6, "admmig", "203.0.113.10") for i in range(5)],
+     {"users": ["admmig"], "failures": 5, "peak_in_fast_window": 5}),
+    ("low and slow: one try every 5 min, each from a new IP",
+     lambda: [ev(i * 300, "frank", f"198.18.{i}.7") for i in range(40)],
+     {"users": ["frank"], "failures": 40, "low_and_slow": True, "new_source_ips": 40}),
+    ("source address not logged (Windows 4625)", lambda: [ev(i * 0.01, "administrator", None) for i in range(8)],
+     {"users": ["administrator"], "src_ips": [], "failures": 8}),
 ]
 
 SILENT: list[tuple[str, Callable[[], list[dict[str, object]]]]] = [
@@ -57,6 +64,11 @@ SILENT: list[tuple[str, Callable[[], list[dict[str, object]]]]] = [
                                                                     for i in range(300)]),
     ("NAT with hundreds of typing users", many_users_typos),
     ("spray: one try per account", lambda: [ev(i, f"u{i}", "203.0.113.9") for i in range(200)]),
+    ("stale device roaming between two addresses it knows",
+     lambda: [ev(0, "gina", "198.51.100.5", "success"), ev(1, "gina", "198.51.100.6", "success")]
+     + [ev(600 + i * 300, "gina", f"198.51.100.{5 + i % 2}") for i in range(200)]),
+    ("MFA steps are not password guesses",
+     lambda: [ev(i, "hank", "203.0.113.11", reason="mfa_denied", method="mfa_push") for i in range(30)]),
 ]
 
 

@@ -1,0 +1,71 @@
+"""SQL fragments and helpers shared by the credential detectors.
+
+The SQL sticks to standard window functions (``lag``, ``row_number``, ``sum``/``count`` over ``RANGE``
+frames on an epoch-seconds column, ``array_agg``) so that it transpiles to Spark unchanged; numbers
+that bound a frame are formatted in (they come from typed ``Params`` fields, never from input).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+#: Reasons that prove the password was right (a second factor was asked for or refused).
+PASSWORD_OK_REASONS = ("password_ok_mfa_required", "mfa_denied", "mfa_timeout", "mfa_push_sent")
+_OK_LIST = ", ".join(f"'{r}'" for r in PASSWORD_OK_REASONS)
+
+#: A failed guess: a failure that is not about a second factor and not a key offered by an agent.
+GUESS = f"""(outcome = 'failure'
+    AND coalesce(reason, 'other') NOT IN ({_OK_LIST})
+    AND coalesce(method, '') <> 'publickey'
+    AND coalesce(method, '') NOT LIKE 'mfa%')"""
+
+#: An outcome showing the account's password is known: a success, or a second factor being asked.
+PASSWORD_OK = f"(outcome = 'success' OR reason IN ({_OK_LIST}))"
+
+#: Pairs (user, src_ip) that signed in successfully: a failure of such a pair is a person's typo.
+SUCCESS_PAIRS = """
+    SELECT DISTINCT user AS ok_user, src_ip AS ok_ip FROM auth
+    WHERE outcome = 'success' AND user IS NOT NULL AND src_ip IS NOT NULL
+"""
+
+
+def net16(ip: str | None) -> str | None:
+    """The /16 (IPv4) or /48 (IPv6) network of an address; None when it is not an address."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 16 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def top_share(values: Iterable[Any]) -> tuple[Any, int]:
+    """The most common non-null value and how many times it occurs ((None, 0) when none)."""
+    counts = Counter(v for v in values if v not in (None, ""))
+    if not counts:
+        return None, 0
+    value, n = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+    return value, n
+
+
+def seconds(t: dt.datetime) -> float:
+    """Epoch seconds of a store time (naive UTC)."""
+    return (t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t).timestamp()
+
+
+def span_text(t0: dt.datetime, t1: dt.datetime) -> str:
+    """A duration as a person says it: "12 s", "7 min", "3.5 h", "2.1 days"."""
+    sec = max(0.0, (t1 - t0).total_seconds())
+    if sec < 120:
+        return f"{sec:.0f} s"
+    if sec < 7200:
+        return f"{sec / 60:.0f} min"
+    if sec < 172800:
+        return f"{sec / 3600:.1f} h"
+    return f"{sec / 86400:.1f} days"

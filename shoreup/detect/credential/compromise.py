@@ -1,0 +1,249 @@
+"""Compromise after a credential attack: the password of a targeted account worked (T1078).
+
+Attack shape: after a spray or brute force the attacker signs in with the guessed password — often
+hours or days later and from another address than the guessing, which defeats the peers' "failures
+then success from the same IP within 15 seconds". For every account an attack targeted (brute force,
+single-source or distributed spray, MFA fatigue), this detector looks at every password-correct
+outcome (a success, or "password ok, MFA required / denied") from any IP, from the attack's start to
+``within_days`` after its end, and keeps those that are not the owner's:
+
+* from an address of the campaign, or with its infrastructure (a user agent, ASN or /16 shared by
+  its fleet of IPs and foreign to the tenant); or
+* from a public address and network (/16, ASN) the account never signed in from before on that
+  identity source (history is kept per account and source format), and not the tenant's own egress
+  (an address two other accounts signed in from), when the evidence weighs enough (score >= 3):
+  the new network 1, a new country 1 (+1 where no one in the tenant signs in), a user agent the
+  account never used and few of the tenant's people use 2, a sign-in method the account never
+  used 1 (admins mix keys and passwords), an impossible journey (another country less than ``travel_hours`` after the previous
+  sign-in, from another network) 2, and the account's own user agent -1. A traveller with their
+  own laptop weighs 1-2: quiet. Where the source logs no user agent (sshd), the campaign's
+  addresses and infrastructure, or the first-sign-in rule below, tell the attacker.
+
+An address the person signed in from before is theirs, whatever it shares with a campaign; a /16
+where three of the tenant's people sign in is nobody's infrastructure.
+
+An account's first sign-in to a service (no history there) is judged by the person's other sources:
+it counts when it comes from an address and /16 they never used anywhere and no one else in the
+tenant used either, with no user agent or one foreign to the person and the tenant, provided the
+person has public addresses elsewhere to compare with. An account with no sign-in anywhere before has no baseline: only the first rule
+applies to it.
+One finding per campaign names every compromised account and the addresses that signed in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from shoreup.detect.credential import rows, utc
+from shoreup.detect.credential._campaigns import Campaign, campaigns
+from shoreup.detect.credential._shared import PASSWORD_OK, net16
+from shoreup.findings import Finding, Ref, iso
+
+NAME = "compromise"
+TECHNIQUE = "T1078"
+TITLE = "Account compromised after a credential attack"
+
+
+@dataclass
+class Params:
+    within_days: float = field(
+        default=3.0, metadata={"doc": "How long after an attack a password-correct outcome still counts."}
+    )
+    travel_hours: float = field(
+        default=2.0,
+        metadata={"doc": "A sign-in from another country and network sooner than this after the last one is "
+                         "impossible travel."},
+    )
+
+
+_EVENTS = f"""
+SELECT time, epoch(time) AS ts, user, src_ip, outcome, reason, method, user_agent, country, asn, host, source_format,
+       ref_file, ref_record, CASE WHEN {PASSWORD_OK} THEN 1 ELSE 0 END AS password_ok
+FROM auth
+WHERE user IS NOT NULL AND ({PASSWORD_OK})
+ORDER BY time, ref_file, ref_record
+"""
+
+
+@dataclass
+class _History:
+    ips: set[str] = field(default_factory=set)
+    nets: set[str] = field(default_factory=set)
+    asns: set[int] = field(default_factory=set)
+    countries: set[str] = field(default_factory=set)
+    uas: set[str] = field(default_factory=set)
+    methods: set[str] = field(default_factory=set)
+    last: dict[str, Any] | None = None
+
+    def add(self, e: dict[str, Any]) -> None:
+        if e["src_ip"]:
+            self.ips.add(e["src_ip"])
+            self.nets.add(net16(e["src_ip"]) or e["src_ip"])
+        for attr, col in (("asns", "asn"), ("countries", "country"), ("uas", "user_agent"), ("methods", "method")):
+            if e[col] is not None:
+                getattr(self, attr).add(e[col])
+        self.last = e
+
+
+def _why(
+    e: dict[str, Any], h: _History, person: _History, tenant_ips: dict[str, set[str]],
+    tenant_uas: dict[str, set[str]], tenant_nets: dict[str, set[str]], tenant_countries: set[str], c: Campaign,
+    travel: float,
+) -> list[str]:
+    """The reasons this sign-in is not the owner's (empty when it looks like the owner)."""
+    if e["src_ip"] in c.ips:
+        return ["from an address of the attack"]
+    if e["src_ip"] and (e["src_ip"] in h.ips or e["src_ip"] in person.ips):
+        return []  # where the person signed in before: theirs, whatever it shares with a campaign
+    if e["user_agent"] and e["user_agent"] in c.user_agents:
+        return ["with the attack's user agent"]
+    if e["asn"] is not None and e["asn"] in c.asns:
+        return [f"from the attack's network AS{e['asn']}"]
+    if e["src_ip"] and net16(e["src_ip"]) in c.nets and len(tenant_nets.get(net16(e["src_ip"]) or "", ())) < 3:
+        return [f"from the attack's network {net16(e['src_ip'])}"]
+    if not e["src_ip"] or not _public(e["src_ip"]) or e["src_ip"] in h.ips or e["src_ip"] in person.ips:
+        return []
+    others = tenant_ips.get(e["src_ip"], set()) - {e["user"]}
+    if len(others) >= 2:
+        return []  # the tenant's own egress (office NAT, VPN): many of its people sign in from there
+    if not h.ips:
+        # The account's first sign-in to this service: judge it by where the person signs in elsewhere.
+        if (not any(_public(ip) for ip in person.ips) or (net16(e["src_ip"]) or "") in person.nets or others
+                or e["outcome"] != "success"):
+            return []
+        ua = e["user_agent"]
+        if ua and (ua in person.uas or len(tenant_uas.get(ua, ())) >= 3):
+            return []  # the person's own device, or one the tenant's people use
+        return [f"first sign-in to {e['source_format']} for the account, from an address and network that "
+                "neither it nor anyone in the tenant used before"]
+    new_net = (net16(e["src_ip"]) or e["src_ip"]) not in h.nets and (e["asn"] is None or e["asn"] not in h.asns)
+    if not new_net:
+        return []
+    # Evidence for and against, weighed: the attacker brings a new network and often a new country
+    # or client; the traveller brings a new network and country but their own device.
+    why, score = ["from a network new to the account"], 1
+    country, ua = e["country"], e["user_agent"]
+    if country and h.countries and country not in h.countries:
+        why.append(f"from a new country ({country})")
+        score += 1
+        if country not in tenant_countries:
+            why.append("where no one in the tenant signs in")
+            score += 1
+    if ua and h.uas and ua not in h.uas and len(tenant_uas.get(ua, ())) < 3:
+        why.append("with a user agent new to the account and the tenant")
+        score += 2
+    if e["outcome"] == "success" and e["method"] and h.methods and e["method"] not in h.methods:
+        why.append(f"with a method the account never used ({e['method']})")
+        score += 1
+    last = h.last
+    if (last and last["country"] and country and last["country"] != country
+            and e["ts"] - last["ts"] < travel and last["asn"] != e["asn"]):
+        why.append(f"impossible travel from {last['country']} in {(e['ts'] - last['ts']) / 60:.0f} min")
+        score += 2
+    if ua and ua in h.uas:
+        score -= 1  # the account's own device
+    return why if score >= 3 else []
+
+
+def _public(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return False
+
+
+def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
+    """One finding per attack whose targeted accounts then signed in as someone else."""
+    camps = campaigns(con)
+    if not camps:
+        return []
+    events = rows(con, _EVENTS)
+    within, travel = float(params.within_days) * 86400, float(params.travel_hours) * 3600
+    histories: dict[tuple[str, str], _History] = {}
+    people: dict[str, _History] = {}  # the same, across every source
+    tenant_ips: dict[str, set[str]] = {}
+    tenant_uas: dict[str, set[str]] = {}
+    tenant_countries: set[str] = set()
+    tenant_nets: dict[str, set[str]] = {}
+    hits: dict[int, list[tuple[dict[str, Any], list[str]]]] = {}
+    for e in events:
+        h = histories.setdefault((e["user"], e["source_format"]), _History())
+        candidates: list[tuple[int, list[str]]] = []
+        for i, c in enumerate(camps):
+            if e["user"] not in c.users:
+                continue
+            if not (c.start.timestamp() - 1 <= _ts(e) <= _ts_end(c) + within):
+                continue
+            if c.finding.detector == "mfa_fatigue" and e["outcome"] != "success":
+                continue  # the prompts are the fatigue itself: only an accepted one is a compromise
+            why = _why(e, h, people.setdefault(e["user"], _History()), tenant_ips, tenant_uas, tenant_nets, tenant_countries, c,
+                       travel)
+            if why:
+                candidates.append((i, why))
+        if candidates:  # the attack whose address or infrastructure it came from, else the first
+            i, why = next((x for x in candidates if "attack" in x[1][0]), candidates[0])
+            hits.setdefault(i, []).append((e, why))
+        if e["outcome"] == "success":
+            h.add(e)
+            people.setdefault(e["user"], _History()).add(e)
+            if e["src_ip"]:
+                tenant_ips.setdefault(e["src_ip"], set()).add(e["user"])
+                tenant_nets.setdefault(net16(e["src_ip"]) or "", set()).add(e["user"])
+            if e["user_agent"]:
+                tenant_uas.setdefault(e["user_agent"], set()).add(e["user"])
+            if e["country"]:
+                tenant_countries.add(e["country"])
+    return [_finding(camps[i], found) for i, found in sorted(hits.items())]
+
+
+def _ts(e: dict[str, Any]) -> float:
+    return float(e["ts"])
+
+
+def _ts_end(c: Campaign) -> float:
+    return c.end.timestamp()
+
+
+def _finding(c: Campaign, found: list[tuple[dict[str, Any], list[str]]]) -> Finding:
+    users = sorted({e["user"] for e, _ in found})
+    success = {e["user"] for e, _ in found if e["outcome"] == "success"}
+    first = found[0][0]
+    direct = any("attack" in w for _, why in found for w in why)
+    lines = []
+    for user in users:
+        e, why = next((e, w) for e, w in found if e["user"] == user)
+        verb = "signed in" if e["outcome"] == "success" else f"got past the password ({e['reason']})"
+        lines.append(f"{user} {verb} at {iso(utc(e['time']))} from {e['src_ip'] or '?'} {', '.join(why)}")
+    summary = (f"{len(users)} account(s) targeted by {c.finding.detector} {c.finding.id} got in: "
+               + "; ".join(lines))
+    return Finding(
+        detector=NAME,
+        technique=TECHNIQUE,
+        title=TITLE,
+        severity="critical" if success else "high",
+        confidence=0.95 if direct else 0.8,
+        start=utc(first["time"]),
+        end=utc(found[-1][0]["time"]),
+        users=users,
+        src_ips=[e["src_ip"] for e, _ in found if e["src_ip"]],
+        hosts=[e["host"] for e, _ in found if e["host"]],
+        metrics={
+            "campaign": c.finding.id,
+            "campaign_detector": c.finding.detector,
+            "accounts_signed_in": sorted(success),
+            "accounts_password_known": sorted(set(users) - success),
+            "delay_hours": round((first["time"].replace(tzinfo=None) - c.start.replace(tzinfo=None)).total_seconds()
+                                 / 3600, 2),
+            "reasons": {u: next(w for e, w in found if e["user"] == u) for u in users},
+            "detected_at": iso(utc(first["time"])),
+        },
+        evidence=[Ref(e["ref_file"], int(e["ref_record"])) for e, _ in found] + c.finding.evidence[:20],
+        summary=summary,
+        key=f"{c.finding.id}",
+    )
+
+

@@ -1,0 +1,60 @@
+"""Distributed spraying and credential stuffing: cases that must fire and cases that must stay silent."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.detect.credential._auth import (
+    DAY,
+    HARD_NEGATIVES,
+    HOUR,
+    Make,
+    Row,
+    check,
+    daily_distributed,
+    distributed,
+    hunt,
+    nat_egress,
+    normal_days,
+    scanners,
+)
+
+
+def with_background(attack: list[Row], days: int = 3, n_users: int = 200) -> Make:
+    return lambda: normal_days(n_users, days) + scanners(days) + attack
+
+
+def across_midnight() -> list[Row]:  # 40 accounts from 40 IPs in 30 minutes straddling midnight
+    return distributed(n_ips=40, tries=1, n_users=40, hours=0.5, at=2 * DAY - 0.25 * HOUR)
+
+
+FIRE: list[tuple[str, Make, dict[str, object]]] = [
+    ("300 IPs x 2 tries over 6 h", with_background(distributed()),
+     {"source_ips": 300, "accounts": 150, "technique": "T1110.003", "median_tries_per_ip": 2}),
+    ("credential stuffing, mostly unknown names", with_background(distributed(400, 1, 400, 2.0, unknown=True)),
+     {"technique": "T1110.004", "source_ips": 400, "unknown_share_min": 0.9}),
+    ("one try per account per day for a week", with_background(daily_distributed(), days=16, n_users=100),
+     {"source_ips": 420, "accounts": 60, "max_tries_per_account": 7}),
+    ("campaign across a clock-bucket edge", with_background(across_midnight()), {"accounts": 40, "source_ips": 40}),
+    ("campaign with no background at all", lambda: distributed(), {"accounts": 150}),
+]
+
+SILENT: list[tuple[str, Make]] = [
+    *HARD_NEGATIVES,
+    ("internet scanners trying service names", lambda: normal_days(200, 3) + scanners(3)),
+    ("scanners for two weeks", lambda: scanners(14, 40)),
+    ("NAT and ordinary days together", lambda: nat_egress() + normal_days(200, 2)),
+    ("a spray from one IP is not distributed", lambda: [r | {"src_ip": "203.0.113.1"} for r in distributed()]),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "expect"), FIRE, ids=[c[0] for c in FIRE])
+def test_fires(name: str, make: Make, expect: dict[str, object]) -> None:
+    findings = hunt("distributed_spray", make())
+    assert len(findings) == 1, [f.summary for f in findings]
+    check(findings[0], expect)
+
+
+@pytest.mark.parametrize(("name", "make"), SILENT, ids=[c[0] for c in SILENT])
+def test_stays_silent(name: str, make: Make) -> None:
+    assert [f.summary for f in hunt("distributed_spray", make())] == []
