@@ -194,15 +194,8 @@ class Compiler:
         return value.replace_placeholders(values)
 
     def _regex(self, name: str, value: SigmaRegularExpression) -> str:
+        full = regex_text(value)
         pattern = value.regexp.to_plain() if isinstance(value.regexp, SigmaString) else str(value.regexp)
-        flags = ""
-        if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
-            flags += "i"
-        if SigmaRegularExpressionFlag.MULTILINE in value.flags:
-            flags += "m"
-        if SigmaRegularExpressionFlag.DOTALL in value.flags:
-            flags += "s"
-        full = (f"(?{flags})" if flags else "") + pattern
         self.needs.values.add(name)
         if re2_ok(full):
             return f"coalesce(regexp_matches({vcol(name)}, {lit(full)}), false)"
@@ -246,8 +239,14 @@ def _num(n: int | float) -> str:
     return repr(float(n)) if isinstance(n, float) else str(n)
 
 
-def _match(col: str, parts: list[Any], lower: bool) -> str:
-    """SQL for a wildcard string: equality, contains/starts/ends_with, or LIKE."""
+#: How a wildcard string compares: (op, text) with op one of eq, contains, notnull, endswith,
+#: startswith, like (text then a LIKE pattern with ``\\`` escapes). Shared by the SQL renderer and
+#: the vectorized evaluator (:mod:`.vectorized`), so both decide alike.
+MatchSpec = tuple[str, str]
+
+
+def match_spec(parts: list[Any], lower: bool) -> MatchSpec:
+    """The comparison a wildcard string stands for: equality, contains/starts/ends_with, or LIKE."""
 
     def text(p: str) -> str:
         return p.lower() if lower else p
@@ -256,7 +255,6 @@ def _match(col: str, parts: list[Any], lower: bool) -> str:
         raise RuleError("unresolved placeholder")
     stars = [i for i, p in enumerate(parts) if p == SpecialChars.WILDCARD_MULTI]
     singles = any(p == SpecialChars.WILDCARD_SINGLE for p in parts)
-    plain = [p for p in parts if isinstance(p, str)]
     if not singles:
         inner = parts[:]
         lead = bool(inner) and inner[0] == SpecialChars.WILDCARD_MULTI
@@ -265,14 +263,13 @@ def _match(col: str, parts: list[Any], lower: bool) -> str:
         if all(isinstance(p, str) for p in core):
             s = text("".join(core))
             if not stars:
-                return f"{col} = {lit(s)}"
+                return ("eq", s)
             if lead and trail:
-                return f"contains({col}, {lit(s)})" if s else f"{col} IS NOT NULL"
+                return ("contains", s) if s else ("notnull", "")
             if lead and len(stars) == 1:
-                return f"ends_with({col}, {lit(s)})"
+                return ("endswith", s)
             if trail and len(stars) == 1:
-                return f"starts_with({col}, {lit(s)})"
-    del plain
+                return ("startswith", s)
     like = []
     for p in parts:
         if p == SpecialChars.WILDCARD_MULTI:
@@ -281,7 +278,41 @@ def _match(col: str, parts: list[Any], lower: bool) -> str:
             like.append("_")
         else:
             like.append(re.sub(r"([\\%_])", r"\\\1", text(str(p))))
-    return f"{col} LIKE {lit(''.join(like))} ESCAPE '\\'"
+    return ("like", "".join(like))
+
+
+def render_match(col: str, spec: MatchSpec) -> str:
+    """SQL for a :func:`match_spec` over column ``col``."""
+    op, s = spec
+    if op == "eq":
+        return f"{col} = {lit(s)}"
+    if op == "contains":
+        return f"contains({col}, {lit(s)})"
+    if op == "notnull":
+        return f"{col} IS NOT NULL"
+    if op == "endswith":
+        return f"ends_with({col}, {lit(s)})"
+    if op == "startswith":
+        return f"starts_with({col}, {lit(s)})"
+    return f"{col} LIKE {lit(s)} ESCAPE '\\'"
+
+
+def _match(col: str, parts: list[Any], lower: bool) -> str:
+    """SQL for a wildcard string: equality, contains/starts/ends_with, or LIKE."""
+    return render_match(col, match_spec(parts, lower))
+
+
+def regex_text(value: SigmaRegularExpression) -> str:
+    """A ``|re`` value's pattern with its flags in front, as the SQL and the vectorized path use it."""
+    pattern = value.regexp.to_plain() if isinstance(value.regexp, SigmaString) else str(value.regexp)
+    flags = ""
+    if SigmaRegularExpressionFlag.IGNORECASE in value.flags:
+        flags += "i"
+    if SigmaRegularExpressionFlag.MULTILINE in value.flags:
+        flags += "m"
+    if SigmaRegularExpressionFlag.DOTALL in value.flags:
+        flags += "s"
+    return (f"(?{flags})" if flags else "") + pattern
 
 
 _validator: duckdb.DuckDBPyConnection | None = None

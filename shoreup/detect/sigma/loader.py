@@ -30,6 +30,7 @@ from shoreup.findings import SEVERITIES
 from .compiler import Needs, rule_predicate
 from .logsource import Source, resolve
 from .prefilter import Atom, necessary
+from .vectorized import Node, plan_rule
 
 #: shoreup's own pack.
 BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
@@ -76,6 +77,7 @@ class LoadedRule:
     needs: Needs
     atoms: list[Atom] | None = None  # necessary conditions (see .prefilter); None: always run
     output: bool = True  # emits findings of its own (false when only a correlation uses it)
+    plan: Node | None = None  # the same condition for the vectorized evaluator; None: run the SQL
 
 
 @dataclass
@@ -212,7 +214,11 @@ def _compile(rule: SigmaRule, path: str, placeholders: dict[str, list[str]] | No
     ls = rule.logsource
     source = resolve(ls.product, ls.category, ls.service)
     sql, needs = rule_predicate(rule, placeholders)
-    return LoadedRule(_meta(rule, path), rule, source, sql, needs, necessary(rule))
+    try:
+        plan: Node | None = plan_rule(rule, placeholders)
+    except RuleError:  # the SQL compiled it: that path runs it
+        plan = None
+    return LoadedRule(_meta(rule, path), rule, source, sql, needs, necessary(rule), plan=plan)
 
 
 _OPS = {"gte": "gte", "gt": "gt", "lte": "lte", "lt": "lt", "eq": "eq", "neq": "neq"}

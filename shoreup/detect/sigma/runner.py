@@ -1,9 +1,14 @@
-"""Run a RuleSet over the ``raw`` table: one extraction per logsource, many rules per pass.
+"""Run a RuleSet over the ``raw`` table: each event's JSON parsed once, every rule over Arrow columns.
 
-For each logsource group, the fields its rules read are extracted from the ``fields`` JSON once
-(one ``json_extract_string`` with every path) into a temporary table of text and lower-cased
-columns. Rules that cannot match (their necessary atoms hold nowhere, see :mod:`.prefilter`) are
-dropped in one join; the rest run as one narrow SELECT each. Only matching rows travel back.
+The rows of ``raw`` fall into classes by (channel, event id, source format); per class, one query
+extracts from the ``fields`` JSON every key that the logsource groups covering it read, as text and
+lower-cased text (``json_extract_string`` / ``lower``, exactly what the SQL compiler's columns hold).
+Each logsource group then gets its ``v:F`` / ``l:F`` / ``__kw`` columns as Arrow arrays, and its
+rules are evaluated by :mod:`.vectorized` — no per-rule query. Rules the vectorized planner cannot
+express run their SQL over the same columns.
+
+``mode="sql"`` keeps the reference path: one temporary table per group and one SELECT per rule
+that can match (see :mod:`.prefilter`); the parity tests run both and demand the same matches.
 """
 
 from __future__ import annotations
@@ -16,12 +21,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .compiler import PY_REGEX_UDF, lcol, lit, vcol
 from .loader import LoadedCorrelation, LoadedRule, RuleSet
-from .logsource import Source
+from .logsource import Source, Variant
 from .prefilter import Atom
+from .vectorized import KW, GroupEval
+
+#: How plain rules are evaluated: "vector" (Arrow / NumPy, the default) or "sql" (one query per rule).
+MODE = "vector"
+
+#: Cost model for grouping row classes into extraction queries (microseconds, measured on 2 cores):
+#: a query's fixed cost, the JSON parse per row, each extracted key per row, the keyword text per row.
+_Q_US, _ROW_US, _KEY_US, _KW_US = 4000.0, 4.0, 0.25, 10.0
 
 #: Fields read for a finding's entities, in order of preference.
 USER_FIELDS = (
@@ -118,10 +134,15 @@ def correlation_fields(rs: RuleSet) -> dict[str, set[str]]:
 class Runner:
     """Evaluates the plain rules of a RuleSet on one connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, rs: RuleSet, table: str = "raw") -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, rs: RuleSet, table: str = "raw", mode: str | None = None
+    ) -> None:
         self.con = con
         self.rs = rs
         self.table = table
+        self.mode = mode or MODE
+        if self.mode not in ("vector", "sql"):
+            raise ValueError(f"unknown Sigma evaluation mode {self.mode!r}")
         self.stats = RunStats()
         self.corr_fields = correlation_fields(rs)
         self.needed = self._needed_rules()
@@ -157,8 +178,189 @@ class Runner:
             if r.meta.id in self.needed:
                 groups[r.source.key].append(r)
                 sources[r.source.key] = r.source
+        if self.mode == "vector":
+            return self._vector(sources, groups)
         for n, key in enumerate(sorted(groups)):
             out.update(self._group(n, sources[key], groups[key]))
+        return out
+
+    # -- vectorized path ---------------------------------------------------------------------------
+
+    def _vector(self, sources: dict[str, Source], groups: dict[str, list[LoadedRule]]) -> dict[str, list[Event]]:
+        keys = sorted(groups)
+        # the distinct (channel, event id, format) of the table: which groups (and variants) cover each
+        tuples = [
+            (c, e, f, int(n))
+            for c, e, f, n in self.con.execute(
+                f"SELECT lower(channel), event_id, lower(source_format), count(*) FROM {self.table} GROUP BY ALL"
+            ).fetchall()
+        ]
+        needs: dict[str, tuple[set[str], set[str], bool]] = {}
+        for key in keys:
+            values: set[str] = set()
+            lowered: set[str] = set()
+            kw = False
+            for r in groups[key]:
+                values |= r.needs.values | self.corr_fields.get(r.meta.id, set())
+                lowered |= r.needs.lowered
+                kw |= r.needs.keywords
+            needs[key] = (values, lowered, kw)
+        members: dict[str, dict[int, int]] = {k: {} for k in keys}  # group -> tuple index -> variant index
+        want_v: list[set[str]] = [set() for _ in tuples]
+        want_l: list[set[str]] = [set() for _ in tuples]
+        want_kw = [False] * len(tuples)
+        for key in keys:
+            src = sources[key]
+            values, lowered, kw = needs[key]
+            for t, (c, e, f, _) in enumerate(tuples):
+                vi = next((i for i, v in enumerate(src.variants) if _holds(v, c, e, f)), None)
+                if vi is None:
+                    continue
+                members[key][t] = vi
+                var = src.variants[vi]
+                for fld in values:
+                    want_v[t].update(src.keys_for(fld, var))
+                for fld in lowered:
+                    want_l[t].update(src.keys_for(fld, var))
+                want_kw[t] |= kw
+        self.stats.rules_run += sum(len(groups[k]) for k in keys)
+        covered = [t for t in range(len(tuples)) if any(t in members[k] for k in keys)]
+        classes = _classes([(t, tuples[t][3], want_v[t], want_l[t], want_kw[t]) for t in covered])
+        extracted = [self._extract_class(cls, tuples) for cls in classes]
+        hits: dict[str, tuple[str, npt.NDArray[np.int64], list[str], dict[str, pa.Array]]] = {}
+        for key in keys:
+            if not members[key]:
+                continue
+            rows, cols = self._group_columns(sources[key], members[key], needs[key], extracted)
+            if not len(rows):
+                continue
+            self.stats.groups += 1
+            self.stats.rules_evaluated += len(groups[key])
+            ge = GroupEval(cols, len(rows), self.con)
+            table: pa.Table | None = None
+            for r in groups[key]:
+                if r.plan is not None:
+                    mask = ge.rows(r.plan)
+                    if mask is None:
+                        continue
+                    idx = np.flatnonzero(mask)
+                else:
+                    if table is None:
+                        table = pa.table({"__r": pa.array(np.arange(len(rows), dtype=np.int64)), **cols})
+                    idx = self._sql_over(table, r.sql)
+                    if not len(idx):
+                        continue
+                extra = sorted(self.corr_fields.get(r.meta.id, set()))
+                carried = {f: cols[f"v:{f}"].take(pa.array(idx)) for f in extra}
+                hits[r.meta.id] = (key, rows[idx], extra, carried)
+        return self._vector_events(hits)
+
+    def _sql_over(self, table: pa.Table, sql: str) -> npt.NDArray[np.int64]:
+        """Positions of ``table`` (a group's columns) where the rule's SQL holds."""
+        self.con.register("__shoreup_sigma_group", table)
+        try:
+            got = self.con.execute(f"SELECT __r FROM __shoreup_sigma_group WHERE {sql}").fetchall()
+        finally:
+            self.con.unregister("__shoreup_sigma_group")
+        return np.array(sorted(int(r[0]) for r in got), dtype=np.int64)
+
+    def _extract_class(self, cls: _Class, tuples: list[tuple[Any, Any, Any, int]]) -> _Extracted:
+        """One query: the class's rows, their tuple index, and the keys its groups read."""
+        paths = sorted(cls.values | cls.lowered)
+        sel = ["__r", "__t"]
+        for i, k in enumerate(paths):
+            if k in cls.values:
+                sel.append(f"__e[{i + 1}] AS v{i}")
+            if k in cls.lowered:
+                sel.append(f"lower(__e[{i + 1}]) AS l{i}")
+        if cls.keywords:
+            sel.append(f"lower(array_to_string(json_extract_string(fields, '$.*'), chr(10))) AS {KW}")
+        preds = [_tuple_pred(*tuples[t][:3]) for t in cls.tuples]
+        tcase = (
+            str(cls.tuples[0])
+            if len(cls.tuples) == 1
+            else "CASE " + " ".join(f"WHEN {p} THEN {t}" for p, t in zip(preds, cls.tuples, strict=True)) + " END"
+        )
+        path_list = "[" + ", ".join(lit(_path(k)) for k in paths) + "]" if paths else "['$.__none__']"
+        inner = (
+            f"SELECT rowid AS __r, {tcase} AS __t, fields, json_extract_string(fields, {path_list}) AS __e "
+            f"FROM {self.table} WHERE " + " OR ".join(f"({p})" for p in preds)
+        )
+        tbl = _arrow(self.con, f"SELECT {', '.join(sel)} FROM ({inner})")
+        index = {k: i for i, k in enumerate(paths)}
+        return _Extracted(tbl, index)
+
+    def _group_columns(
+        self,
+        source: Source,
+        members: dict[int, int],
+        needs: tuple[set[str], set[str], bool],
+        extracted: list[_Extracted],
+    ) -> tuple[npt.NDArray[np.int64], dict[str, pa.Array]]:
+        """A group's row ids and its ``v:F`` / ``l:F`` / ``__kw`` columns, from the class extracts."""
+        values, lowered, kw = needs
+        names = [f"v:{f}" for f in sorted(values)] + [f"l:{f}" for f in sorted(lowered)] + ([KW] if kw else [])
+        pieces: dict[str, list[pa.Array]] = {n: [] for n in names}
+        row_pieces: list[npt.NDArray[np.int64]] = []
+        by_variant: dict[int, list[int]] = defaultdict(list)
+        for t, vi in members.items():
+            by_variant[vi].append(t)
+        for ex in extracted:
+            tcol = ex.t
+            for vi, ts in sorted(by_variant.items()):
+                sel = np.isin(tcol, ts)
+                if not sel.any():
+                    continue
+                part = ex.table.filter(pa.array(sel))
+                row_pieces.append(part.column("__r").to_numpy().astype(np.int64))
+                var = source.variants[vi]
+                for f in sorted(values):
+                    pieces[f"v:{f}"].append(_coalesce(part, [ex.col("v", k) for k in source.keys_for(f, var)]))
+                for f in sorted(lowered):
+                    pieces[f"l:{f}"].append(_coalesce(part, [ex.col("l", k) for k in source.keys_for(f, var)]))
+                if kw:
+                    pieces[KW].append(part.column(KW).combine_chunks().cast(pa.string()))
+        if not row_pieces:
+            return np.zeros(0, np.int64), {}
+        rows = np.concatenate(row_pieces)
+        cols = {n: pa.concat_arrays(p) for n, p in pieces.items()}
+        return rows, cols
+
+    def _vector_events(
+        self, hits: dict[str, tuple[str, npt.NDArray[np.int64], list[str], dict[str, pa.Array]]]
+    ) -> dict[str, list[Event]]:
+        if not hits:
+            return {}
+        rows = np.unique(np.concatenate([h[1] for h in hits.values()]))
+        self.con.register("__shoreup_sigma_rows", pa.table({"r": pa.array(rows, pa.int64())}))
+        try:
+            got = self.con.execute(
+                f"SELECT t.rowid, t.time, epoch_us(t.time), t.host, t.ref_file, t.ref_record FROM {self.table} t "
+                "JOIN __shoreup_sigma_rows s ON t.rowid = s.r"
+            ).fetchall()
+        finally:
+            self.con.unregister("__shoreup_sigma_rows")
+        base = {int(r[0]): r for r in got}
+        out: dict[str, list[Event]] = {}
+        shared: dict[tuple[str, int], Event] = {}  # one Event per (group, row), as the SQL path makes
+        for rid, (key, rws, extra, values) in hits.items():
+            vals = {f: values[f].to_pylist() for f in extra}
+            evs: list[Event] = []
+            for i, row in enumerate(rws.tolist()):
+                rec = base.get(row)
+                if rec is None:
+                    continue
+                ev = shared.get((key, row))
+                if ev is None:
+                    ev = shared[(key, row)] = Event(
+                        row=row, time=rec[1], us=int(rec[2]), host=rec[3], ref_file=rec[4], ref_record=int(rec[5])
+                    )
+                for f in extra:
+                    ev.values[f] = vals[f][i]
+                evs.append(ev)
+            evs.sort(key=lambda e: (e.us, e.ref_file, e.ref_record))
+            self.stats.matches += len(rws)
+            out[rid] = evs
         return out
 
     def _group(self, n: int, source: Source, rules: list[LoadedRule]) -> dict[str, list[Event]]:
@@ -316,6 +518,98 @@ class Runner:
             out[int(row)] = {k: v for k, v in zip(keys, vals, strict=True) if v not in (None, "", "-")}
         self.con.unregister("__shoreup_sigma_rows")
         return out
+
+
+@dataclass
+class _Class:
+    """Tuples of (channel, event id, format) extracted by one query, with the keys they need."""
+
+    tuples: list[int]
+    rows: int
+    values: set[str]
+    lowered: set[str]
+    keywords: bool
+
+    def cost(self) -> float:
+        per_row = _ROW_US + _KEY_US * len(self.values | self.lowered) + (_KW_US if self.keywords else 0.0)
+        return _Q_US + self.rows * per_row
+
+
+def _classes(items: list[tuple[int, int, set[str], set[str], bool]]) -> list[_Class]:
+    """Group tuples into extraction queries: same needs share one; small ones merge while cheaper."""
+    by_sig: dict[tuple[frozenset[str], frozenset[str], bool], _Class] = {}
+    for t, n, v, lo, kw in items:
+        sig = (frozenset(v), frozenset(lo), kw)
+        c = by_sig.get(sig)
+        if c is None:
+            by_sig[sig] = _Class([t], n, set(v), set(lo), kw)
+        else:
+            c.tuples.append(t)
+            c.rows += n
+    cls = list(by_sig.values())
+    while len(cls) > 1:
+        best: tuple[float, int, int] | None = None
+        for i in range(len(cls)):
+            for j in range(i + 1, len(cls)):
+                a, b = cls[i], cls[j]
+                merged = _Class([], a.rows + b.rows, a.values | b.values, a.lowered | b.lowered, a.keywords or b.keywords)
+                gain = a.cost() + b.cost() - merged.cost()
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, i, j)
+        if best is None:
+            break
+        _, i, j = best
+        a, b = cls[i], cls[j]
+        cls[i] = _Class(a.tuples + b.tuples, a.rows + b.rows, a.values | b.values, a.lowered | b.lowered, a.keywords or b.keywords)
+        del cls[j]
+    return cls
+
+
+class _Extracted:
+    """One class query's result: ``__r``, ``__t``, ``v<i>`` / ``l<i>`` per key, maybe ``__kw``."""
+
+    def __init__(self, table: pa.Table, index: dict[str, int]) -> None:
+        self.table = table
+        self.index = index
+        self.t = table.column("__t").to_numpy()
+
+    def col(self, kind: str, key: str) -> str:
+        return f"{kind}{self.index[key]}"
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """A query's result as an Arrow table (without the DB-API copy where the relation API has it)."""
+    rel = con.sql(sql)
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+    table: pa.Table = fetch()
+    return table
+
+
+def _coalesce(part: pa.Table, names: list[str]) -> pa.Array:
+    arrs = [part.column(n).combine_chunks().cast(pa.string()) for n in names]
+    return arrs[0] if len(arrs) == 1 else pc.coalesce(*arrs)
+
+
+def _holds(v: Variant, c: str | None, e: int | None, f: str | None) -> bool:
+    """``Variant.predicate()`` on one (lower(channel), event_id, lower(source_format)), with SQL's NULLs."""
+    if v.channels and (c is None or c not in v.channels):
+        return False
+    if v.event_ids and (e is None or e not in v.event_ids):
+        return False
+    return not v.formats or (f is not None and f in v.formats) or (c is not None and c in v.formats)
+
+
+def _tuple_pred(c: str | None, e: int | None, f: str | None) -> str:
+    def eq(expr: str, val: str) -> str:
+        return f"{expr} IS NULL" if val == "NULL" else f"{expr} = {val}"
+
+    return " AND ".join(
+        [
+            eq("lower(channel)", "NULL" if c is None else lit(c)),
+            eq("event_id", "NULL" if e is None else str(int(e))),
+            eq("lower(source_format)", "NULL" if f is None else lit(f)),
+        ]
+    )
 
 
 def _register_py_regex(con: duckdb.DuckDBPyConnection) -> None:

@@ -78,8 +78,9 @@ def load_files(store: Any, paths: Iterable[Path]) -> int:
 
 def _mordor(store: Any, path: Path, ctx: Any) -> None:
     """Mordor zips hold flat Windows NDJSON; read each line through the Windows JSON flattener."""
+    winjson: Any
     try:
-        from shoreup.sources import winjson  # type: ignore[attr-defined]
+        import shoreup.sources.winjson as winjson
     except ImportError:
         winjson = None
     with zipfile.ZipFile(path) as z:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import run_yaml
 
+from shoreup.detect.sigma import runner
+
 RULE = """
 title: t
 id: 11111111-1111-4111-8111-111111111111
@@ -86,13 +88,37 @@ CASES: list[tuple[str, str, list[dict[str, object]], list[int]]] = [
     ("keywords", "  kw:\n    - 'mimikatz'\n    - 'sekurlsa::*pass'\n  condition: kw",
      [ev(CommandLine="run MimiKatz now"), ev(Image="C:\\sekurlsa::logonpasswords"), ev(CommandLine="ok")], [0, 1]),
     ("empty string value", "  s:\n    User: ''\n  condition: s", [ev(User=""), ev(User="x"), ev()], [0]),
+    # what DuckDB's TRY_CAST reads as a number, NaN sorting above everything, as the SQL does
+    ("numbers beyond plain integers", "  s:\n    ProcessId|gt: 5\n  condition: s",
+     [ev(ProcessId="1_000"), ev(ProcessId=" 12 "), ev(ProcessId="nan"), ev(ProcessId="abc"), ev(ProcessId="3"),
+      ev(ProcessId=7.5)], [0, 1, 2, 5]),
+    ("number equals text or value", "  s:\n    ProcessId: 12\n  condition: s",
+     [ev(ProcessId="12"), ev(ProcessId="12.0"), ev(ProcessId="+12"), ev(ProcessId="0012"), ev(ProcessId="121")],
+     [0, 1, 2, 3]),
+    ("? is one character, also outside ASCII", "  s:\n    CommandLine: 'a?b'\n  condition: s",
+     [ev(CommandLine="a\u00e9b"), ev(CommandLine="ab"), ev(CommandLine="a\nb")], [0, 2]),
+    ("regex, case-insensitive flag and dot", "  s:\n    CommandLine|re|i: 'a.b$'\n  condition: s",
+     [ev(CommandLine="xA-B"), ev(CommandLine="a\nb"), ev(CommandLine="a-bc")], [0]),
+    ("not of a missing field in a list", "  s:\n    Image|endswith: ['a.exe', 'b.exe']\n  f:\n    User: null\n  condition: s and not f",
+     [ev(Image="a.exe", User="u"), ev(Image="b.exe"), ev(Image="c.exe", User="u")], [0]),
+    ("keywords with not and a field", "  kw:\n    - 'evil'\n  s:\n    Image|endswith: 'a.exe'\n  condition: s and not kw",
+     [ev(Image="a.exe", CommandLine="EVIL"), ev(Image="a.exe", CommandLine="good")], [1]),
 ]
 
 
+@pytest.fixture(params=["vector", "sql"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each case both ways: the vectorized evaluator and the SQL reference."""
+    monkeypatch.setattr(runner, "MODE", request.param)
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("name", "detection", "events", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_modifier(tmp_path: Path, name: str, detection: str, events: list[dict[str, object]], expected: list[int]) -> None:
+def test_modifier(
+    tmp_path: Path, mode: str, name: str, detection: str, events: list[dict[str, object]], expected: list[int]
+) -> None:
     res = run_yaml(tmp_path, RULE.format(detection=detection), events)
-    assert sorted(f.evidence[0].record - 1 for f in res.findings) == expected, name
+    assert sorted(f.evidence[0].record - 1 for f in res.findings) == expected, f"{name} ({mode})"
 
 
 def test_expand_needs_a_value(tmp_path: Path) -> None:

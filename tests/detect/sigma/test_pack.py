@@ -8,7 +8,7 @@ import pytest
 from sigma_rawload import raw_con
 
 from shoreup.detect.sigma import Params, check, run
-from shoreup.detect.sigma.loader import BUILTIN_DIR, load
+from shoreup.detect.sigma.loader import BUILTIN_DIR, LoadedCorrelation, LoadedRule, load
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 
@@ -166,7 +166,8 @@ CASES: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
 def _titles() -> dict[str, str]:
     rs = load([BUILTIN_DIR])
     assert not rs.skipped, rs.skipped
-    return {x.meta.title: x.meta.id for x in [*rs.rules, *rs.correlations] if x.output}
+    loaded: list[LoadedRule | LoadedCorrelation] = [*rs.rules, *rs.correlations]
+    return {x.meta.title: x.meta.id for x in loaded if x.output}
 
 
 def test_every_pack_rule_has_cases() -> None:

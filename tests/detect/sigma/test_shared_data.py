@@ -8,7 +8,7 @@ import pytest
 import yaml
 from sigma_rawload import load_files
 
-from shoreup.detect.sigma import Params, run
+from shoreup.detect.sigma import Params, run, runner
 from shoreup.detect.sigma.loader import RuleSet, load
 from shoreup.engine.duckdb import Store
 
@@ -30,8 +30,13 @@ def _cases(shared: Path) -> list[tuple[str, Path, int | None]]:
     return out
 
 
-def test_sigmahq_regression_suite(shared_data: Path) -> None:
-    """Each rule on its sample: exactly ``match_count`` matches, or at least one when none is stated."""
+@pytest.mark.parametrize("mode", ["vector", "sql"])
+def test_sigmahq_regression_suite(shared_data: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each rule on its sample: exactly ``match_count`` matches, or at least one when none is stated.
+
+    Both ways: the vectorized evaluator (the default) and the SQL reference.
+    """
+    monkeypatch.setattr(runner, "MODE", mode)
     sh = shared_data / "sigmahq"
     rs = load([sh / "rules", sh / "rules-emerging-threats", sh / "rules-threat-hunting"])
     by_id = {r.meta.id: r for r in rs.rules}
