@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,35 @@ EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, globs, or - for standard input.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write the shoreup.hunt/1 JSON document to stdout.")]
+HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write the self-contained HTML report here.")]
+StixOpt = Annotated[Path | None, typer.Option("--stix", help="Write a STIX 2.1 bundle here, for sharing.")]
+TimelineOpt = Annotated[
+    Path | None, typer.Option("--timeline", help="Write a timeline: .csv (Timeline Explorer) or .jsonl (Timesketch).")
+]
+BlocklistOpt = Annotated[Path | None, typer.Option("--blocklist", help="Write the hostile IPs / CIDRs here.")]
+AccountsOpt = Annotated[Path | None, typer.Option("--accounts", help="Write account actions (CSV) here.")]
+MailOpt = Annotated[
+    list[str] | None,
+    typer.Option("--mail", help="Mail to triage into the chain: files, folders, or `shoreup mail --json` output."),
+]
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Organization config (TOML): domains, people.")]
+OrgNameOpt = Annotated[str, typer.Option("--org-name", help="Name of the reporting organization (STIX).")]
+TlpOpt = Annotated[str, typer.Option("--tlp", help="TLP marking of the STIX bundle: clear, green, amber, red.")]
+
+
+@dataclass
+class Outputs:
+    """Where the reports go, and the mail that joins the chain."""
+
+    html: Path | None = None
+    stix: Path | None = None
+    timeline: Path | None = None
+    blocklist: Path | None = None
+    accounts: Path | None = None
+    mail: list[str] = field(default_factory=list)
+    org: str | None = None
+    org_name: str = "Reporting organization"
+    tlp: str = "amber"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -50,11 +80,24 @@ def hunt(
         list[str] | None, typer.Option("--rules", help="Also run the Sigma rules in this folder (repeatable).")
     ] = None,
     no_builtin_rules: Annotated[bool, typer.Option(help="Do not run shoreup's own Sigma rule pack.")] = False,
+    html: HtmlOpt = None,
+    stix: StixOpt = None,
+    timeline: TimelineOpt = None,
+    blocklist: BlocklistOpt = None,
+    accounts: AccountsOpt = None,
+    mail: MailOpt = None,
+    org: OrgOpt = None,
+    org_name: OrgNameOpt = "Reporting organization",
+    tlp: TlpOpt = "amber",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every note.")] = False,
 ) -> None:
-    """Read logs, run the detectors, report findings. Exit 0 clean, 1 findings, 2 bad input."""
+    """Read logs (and mail), run the detectors, tie findings into incidents, report.
+
+    Exit 0 clean, 1 findings, 2 bad usage or damaged input.
+    """
     sigma = {"rule_dirs": list(rules or []), "include_builtin": not no_builtin_rules}
-    code = run_hunt(paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma)
+    outputs = Outputs(html, stix, timeline, blocklist, accounts, list(mail or []), org, org_name, tlp)
+    code = run_hunt(paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma, outputs=outputs)
     raise typer.Exit(code)
 
 
@@ -69,38 +112,54 @@ def run_hunt(
     memory_limit: str = "1GB",
     verbose: bool = False,
     sigma: dict[str, Any] | None = None,
+    outputs: Outputs | None = None,
 ) -> int:
     from rich.console import Console
 
-    from shoreup import pipeline
+    from shoreup import incidents, pipeline
     from shoreup.engine.duckdb import Store
     from shoreup.errors import ShoreupError
+    from shoreup.report import emit_outputs, terminal
     from shoreup.report import json as json_report
-    from shoreup.report import terminal
     from shoreup.sources._base import ReadOptions
 
+    outputs = outputs or Outputs()
     err = Console(stderr=True, highlight=False)
     options = ReadOptions(year=year, tz=_zone(tz))
+    mail_paths = [*outputs.mail, *(p for p in paths if incidents.is_mail_input(p))]
+    log_paths = [p for p in paths if not incidents.is_mail_input(p)]
     try:
         with Store(db, memory_limit=memory_limit) as store, _progress(err, quiet=json_out) as progress:
-            report = pipeline.ingest(paths, store, options, fmt=fmt, progress=progress)
+            report = pipeline.ingest(log_paths, store, options, fmt=fmt, progress=progress)
             findings = pipeline.detect(store, detectors, {"sigma": sigma or {}})
+            verdicts, mail_problems = incidents.load_mail(mail_paths, outputs.org) if mail_paths else ([], [])
+            analysis = incidents.build(findings, store.con, verdicts)
+        written = emit_outputs(
+            report, analysis, html=outputs.html, stix=outputs.stix, timeline=outputs.timeline,
+            blocklist=outputs.blocklist, accounts=outputs.accounts, org_name=outputs.org_name, tlp=outputs.tlp,
+        )
     except ShoreupError as e:
         raise _fail(str(e)) from None
     rules = _rules_summary(detectors)
     if json_out:
         extra = {"rules": rules.to_json()} if rules else None
-        sys.stdout.buffer.write(json_report.dumps(json_report.document(report, findings, extra)))
-        for p in report.problems():
-            err.print(f"shoreup: {p}", markup=False, highlight=False)
+        doc = json_report.document(report, analysis.findings, extra, incidents=analysis.incidents)
+        sys.stdout.buffer.write(json_report.dumps(doc))
     else:
         console = Console(highlight=False)
-        terminal.render(console, report, findings, verbose)
         if rules:
             console.print(rules.line(), markup=False, highlight=False, style="dim")
-    if report.damaged:
+        terminal.render(console, report, analysis.findings, verbose, incidents=analysis.incidents)
+    for p in report.problems():
+        err.print(f"shoreup: {p}", markup=False, highlight=False)
+    for problem in mail_problems:
+        err.print(f"shoreup: {problem}", markup=False, highlight=False)
+    out = err if json_out else Console(highlight=False)
+    for what, path in written:
+        out.print(f"{what}: {path}", markup=False, highlight=False)
+    if report.damaged or mail_problems:
         return EXIT_ERROR
-    return EXIT_FOUND if findings else EXIT_CLEAN
+    return EXIT_FOUND if analysis.findings else EXIT_CLEAN
 
 
 def _rules_summary(detectors: list[str] | None) -> Any:
@@ -259,20 +318,33 @@ def _split(values: list[str] | None) -> list[str] | None:
 @app.command()
 def demo(
     json_out: JsonOpt = False,
+    html: HtmlOpt = None,
+    stix: StixOpt = None,
+    timeline: TimelineOpt = None,
+    blocklist: BlocklistOpt = None,
+    accounts: AccountsOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated data.")] = 7,
     keep: Annotated[Path | None, typer.Option(help="Write the simulated logs here instead of a temp folder.")] = None,
 ) -> None:
-    """Simulate an organization under attack and hunt it: shows what shoreup finds."""
+    """Simulate an organization under attack (phish, spray, compromise, wiper precursors) and hunt it.
+
+    Writes the HTML report (to --html, or into the demo folder) and prints its path.
+    """
     import tempfile
 
     from shoreup.simulate import generate
 
-    with tempfile.TemporaryDirectory(prefix="shoreup-demo-") as tmp:
-        out = keep or Path(tmp)
-        truth = generate(out, seed=seed)
-        if not json_out:
-            typer.echo(f"Simulated {len(truth['files'])} log file(s) in {out} (seed {seed}); hunting them.\n")
-        code = run_hunt([str(out / f) for f in truth["files"]], json_out=json_out)
+    out = keep or Path(tempfile.mkdtemp(prefix="shoreup-demo-"))
+    truth = generate(out, seed=seed)
+    mail_dir = out / truth["mail"]["dir"] if truth.get("mail") else None
+    org = mail_dir / "org.toml" if mail_dir and (mail_dir / "org.toml").exists() else None
+    if not json_out:
+        typer.echo(f"Simulated {len(truth['files'])} log file(s) and mail in {out} (seed {seed}); hunting them.\n")
+    outputs = Outputs(
+        html=html or out / "report.html", stix=stix, timeline=timeline, blocklist=blocklist, accounts=accounts,
+        mail=[str(mail_dir)] if mail_dir else [], org=str(org) if org else None,
+    )
+    code = run_hunt([str(out / f) for f in truth["files"]], json_out=json_out, outputs=outputs)
     # Findings are the demo's expected outcome: only an error fails it.
     raise typer.Exit(EXIT_ERROR if code == EXIT_ERROR else EXIT_CLEAN)
 

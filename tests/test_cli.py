@@ -34,7 +34,11 @@ def test_hunt_json_contract_and_exit_code(tmp_path: Path) -> None:
     res = run("hunt", str(tmp_path / "auth.log"), "--json")
     assert res.returncode == 1, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["schema"] == "shoreup.hunt/1" and doc["incidents"] == []
+    assert doc["schema"] == "shoreup.hunt/1"
+    incident = doc["incidents"][0]
+    assert set(incident) >= {"id", "title", "severity", "start", "end", "stages", "finding_ids", "users",
+                             "src_ips", "hosts", "actions"}
+    assert set(incident["finding_ids"]) <= {f["id"] for f in doc["findings"]}
     s = doc["summary"]
     assert s["records_read"] == truth["lines"]["auth.log"] == s["events"] + sum(s["skipped"].values())
     (f,) = s["files"]
@@ -72,7 +76,12 @@ def test_terminal_output_escapes_attacker_text(tmp_path: Path) -> None:
     assert b"\x1b]0;" not in res.stdout and b"\x07" not in res.stdout
 
 
-def test_demo_runs_and_exits_zero() -> None:
-    res = run("demo")
+def test_demo_runs_and_exits_zero(tmp_path: Path) -> None:
+    res = run("demo", "--keep", str(tmp_path / "demo"), "--html", str(tmp_path / "r.html"))
     assert res.returncode == 0, res.stderr
-    assert b"Brute force" in res.stdout or b"failed sign-ins" in res.stdout
+    out = res.stdout.decode()
+    # The whole chain in one incident, and the report's path last.
+    assert "phishing mail delivered → password spraying → account compromised → signed in to FS01" in " ".join(
+        out.split()
+    )
+    assert out.rstrip().endswith(str(tmp_path / "r.html")) and (tmp_path / "r.html").stat().st_size > 10_000

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +14,9 @@ from shoreup.findings import Finding
 from shoreup.pipeline import IngestReport
 from shoreup.report.text import safe
 
+if TYPE_CHECKING:
+    from shoreup.incidents import Incident
+
 _SEVERITY_STYLE = {
     "critical": "bold white on red",
     "high": "bold red",
@@ -20,11 +25,39 @@ _SEVERITY_STYLE = {
     "informational": "dim",
 }
 _ORDER = {s: i for i, s in enumerate(["critical", "high", "medium", "low", "informational"])}
+_ACTION_WORDS = {
+    "block_network": "block",
+    "reset_password": "reset password",
+    "revoke_sessions": "revoke sessions",
+    "enforce_mfa": "enforce MFA",
+    "isolate_host": "isolate",
+    "verify_backups": "verify backups",
+    "purge_mail": "purge mail",
+}
+_STAGE_WORDS = {
+    "phishing": "phishing",
+    "credential_attack": "credential attack",
+    "compromise": "compromise",
+    "logon": "logons",
+    "tampering": "tampering",
+    "destruction": "destruction",
+}
+#: Incidents listed in the table; the rest are in --json and the HTML report.
+MAX_INCIDENTS = 20
 
 
-def render(console: Console, report: IngestReport, findings: list[Finding], verbose: bool = False) -> None:
+def render(
+    console: Console,
+    report: IngestReport,
+    findings: list[Finding],
+    verbose: bool = False,
+    incidents: Sequence[Incident] = (),
+) -> None:
+    """Read summary, findings, then incidents — the most severe one last, in full, with its actions."""
     _ingest(console, report, verbose)
     _findings(console, findings)
+    if incidents:
+        _incidents(console, incidents)
 
 
 def _ingest(console: Console, report: IngestReport, verbose: bool) -> None:
@@ -74,9 +107,72 @@ def _findings(console: Console, findings: list[Finding]) -> None:
         table.add_row(
             Text(f.severity, style=_SEVERITY_STYLE.get(f.severity, "")),
             f.start.strftime("%Y-%m-%d %H:%M"),
-            f.technique,
+            Text(safe(f.technique, 20)),
             Text(safe(f.summary or f.title, 300)),
         )
     console.print(table)
     if len(findings) > 50:
         console.print(Text(f"… {len(findings) - 50} more in --json", style="dim"))
+
+
+def _action_summary(inc: Incident) -> str:
+    counts: dict[str, int] = {}
+    for a in inc.actions:
+        counts[a.kind] = counts.get(a.kind, 0) + len(a.targets)
+    return ", ".join(f"{_ACTION_WORDS.get(k, k)} {n}" for k, n in counts.items())
+
+
+def _incidents(console: Console, incidents: Sequence[Incident]) -> None:
+    console.print()
+    table = Table(title=f"Incidents ({len(incidents)})", title_justify="left", expand=False)
+    table.add_column("severity")
+    table.add_column("id")
+    table.add_column("when (UTC)")
+    table.add_column("chain")
+    table.add_column("incident")
+    table.add_column("actions")
+    for inc in incidents[:MAX_INCIDENTS]:
+        table.add_row(
+            Text(inc.severity, style=_SEVERITY_STYLE.get(inc.severity, "")),
+            inc.id,
+            inc.start.strftime("%Y-%m-%d %H:%M"),
+            " → ".join(_STAGE_WORDS[s] for s in inc.stages),
+            Text(safe(inc.title, 200)),
+            Text(safe(_action_summary(inc), 200)),
+        )
+    console.print(table)
+    if len(incidents) > MAX_INCIDENTS:
+        console.print(Text(f"… {len(incidents) - MAX_INCIDENTS} more in --json and --html", style="dim"))
+    _detail(console, incidents[0])
+
+
+def _detail(console: Console, inc: Incident) -> None:
+    """The incident to start with, in full: its chain, its timeline in brief, and what to do."""
+    console.print()
+    head = Text()
+    head.append(f" {inc.severity.upper()} ", style=_SEVERITY_STYLE.get(inc.severity, ""))
+    head.append(f" Start here: {safe(inc.title, 300)}", style="bold")
+    console.print(head)
+    console.print(Text(f"{inc.id} · {inc.start:%Y-%m-%d %H:%M:%S} – {inc.end:%Y-%m-%d %H:%M:%S} UTC · "
+                       f"{len(inc.finding_ids)} finding(s) · {inc.evidence_total:,} evidence record(s)", style="dim"))  # fmt: skip
+    steps = inc.timeline
+    shown = steps if len(steps) <= 12 else [*steps[:6], *steps[-6:]]
+    for s in shown:
+        if len(steps) > 12 and s is steps[-6]:
+            console.print(Text(f"  … {len(steps) - 12} more steps", style="dim"))
+        line = Text("  ")
+        line.append(f"{s.time:%m-%d %H:%M:%S} ", style="dim")
+        line.append(f"{_STAGE_WORDS.get(s.stage, s.stage):<17} ", style=_SEVERITY_STYLE.get(s.severity, ""))
+        line.append(safe(s.what, 160))
+        console.print(line)
+    if inc.actions:
+        console.print(Text("  Do now:", style="bold"))
+        for a in inc.actions:
+            targets = ", ".join(safe(t, 60) for t in a.targets[:8]) + (
+                f" and {len(a.targets) - 8} more" if len(a.targets) > 8 else ""
+            )
+            line = Text("  → ")
+            line.append(f"{_ACTION_WORDS.get(a.kind, a.kind)}: ", style="bold")
+            line.append(targets)
+            line.append(f" — {safe(a.why, 300)}", style="dim")
+            console.print(line)

@@ -119,8 +119,18 @@ def _macro_docm() -> bytes:
     return buf.getvalue()
 
 
-def write_mail(out_dir: pathlib.Path, seed: int, org_domain: str = "example.com") -> dict[str, list[str]]:
-    """Write simulated phish and legit mail plus ``org.toml`` to ``out_dir``; return the ground truth."""
+#: Mail is spread over this many days before ``start``.
+MAIL_DAYS = 7
+
+
+def write_mail(
+    out_dir: pathlib.Path, seed: int, org_domain: str = "example.com", start: dt.datetime | None = None
+) -> dict[str, list[str]]:
+    """Write simulated phish and legit mail plus ``org.toml`` to ``out_dir``; return the ground truth.
+
+    The messages arrive during the ``MAIL_DAYS`` days before ``start`` (the start of the simulated
+    logs), so a phish precedes the attacks it leads to.
+    """
     rng = random.Random(seed)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,13 +138,13 @@ def write_mail(out_dir: pathlib.Path, seed: int, org_domain: str = "example.com"
     (out_dir / "org.toml").write_text(org.toml(), encoding="utf-8")
     ceo, cfo, it, acct = org.people[0], org.people[1], org.people[2], org.people[3]
     staff = org.people[3:]
-    start = dt.datetime(2024, 3, 4, 8, 0, tzinfo=dt.UTC)
+    first = (start or dt.datetime(2024, 3, 11, 8, 0, tzinfo=dt.UTC)) - dt.timedelta(days=MAIL_DAYS)
     vendor = rng.choice(_VENDORS)
     look = lookalike_of(org_domain, rng)
     idn = "xn--" + ("е" + org_domain.split(".")[0][1:]).encode("punycode").decode() + "." + org_domain.partition(".")[2]
 
     def when() -> dt.datetime:
-        return start + dt.timedelta(minutes=rng.randrange(60 * 24 * 20))
+        return first + dt.timedelta(minutes=rng.randrange(60 * 24 * MAIL_DAYS))
 
     def ext_ip() -> str:
         return f"{rng.randrange(11, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"

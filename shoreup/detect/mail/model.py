@@ -183,6 +183,7 @@ class MessageResult:
             "path": m.path,
             "position": m.position,
             "message_id": m.message_id,
+            "date": _iso_date(m.header("Date")),
             "from": str(m.from_[0]) if m.from_ else m.from_raw,
             "subject": m.subject,
             "verdict": self.verdict,
@@ -248,3 +249,19 @@ class MailReport:
         if self.damaged:
             return 2
         return 1 if self.flagged() else 0
+
+
+def _iso_date(value: str) -> str | None:
+    """The Date header in ISO 8601 UTC, or None when absent or unreadable (it is attacker-written)."""
+    import datetime as dt
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    try:
+        t = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
