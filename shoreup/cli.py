@@ -134,9 +134,11 @@ def run_hunt(
             findings = pipeline.detect(store, detectors, {"sigma": sigma or {}})
             verdicts, mail_problems = incidents.load_mail(mail_paths, outputs.org) if mail_paths else ([], [])
             analysis = incidents.build(findings, store.con, verdicts)
+            posture = _posture(store, findings) if outputs.html else None
         written = emit_outputs(
             report, analysis, html=outputs.html, stix=outputs.stix, timeline=outputs.timeline,
             blocklist=outputs.blocklist, accounts=outputs.accounts, org_name=outputs.org_name, tlp=outputs.tlp,
+            posture=posture,
         )
     except ShoreupError as e:
         raise _fail(str(e)) from None
@@ -160,6 +162,13 @@ def run_hunt(
     if report.damaged or mail_problems:
         return EXIT_ERROR
     return EXIT_FOUND if analysis.findings else EXIT_CLEAN
+
+
+def _posture(store: Any, findings: list[Any]) -> dict[str, Any]:
+    """The MFA posture of the same inputs, for the HTML report."""
+    from shoreup.posture import assess
+
+    return assess(store.con, findings).to_json()
 
 
 def _rules_summary(detectors: list[str] | None) -> Any:

@@ -7,7 +7,7 @@ blocklist, account list); each format's module loads only when its file is asked
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shoreup.errors import UsageError
 
@@ -43,6 +43,7 @@ def emit_outputs(
     org_name: str = "Reporting organization",
     tlp: str = "amber",
     title: str = "shoreup hunt report",
+    posture: dict[str, Any] | None = None,
 ) -> list[tuple[str, Path]]:
     """Write every output asked for; returns (what, path) per file written, in this order.
 
@@ -56,7 +57,7 @@ def emit_outputs(
     if html is not None:
         from shoreup.report import html as html_report
 
-        written.append(("HTML report", _write(html, html_report.render(report, analysis, title).encode("utf-8"))))
+        written.append(("HTML report", _write(html, html_report.render(report, analysis, title, posture).encode("utf-8"))))
     if stix is not None:
         from shoreup.report import stix as stix_report
 

@@ -154,8 +154,16 @@ def _incident_view(inc: Incident, by_id: dict[str, Finding]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def context(report: IngestReport | None, analysis: Analysis, title: str = "shoreup hunt report") -> dict[str, Any]:
-    """Everything the template shows, as plain values (the template escapes them)."""
+def context(
+    report: IngestReport | None,
+    analysis: Analysis,
+    title: str = "shoreup hunt report",
+    posture: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the template shows, as plain values (the template escapes them).
+
+    ``posture`` is a ``shoreup.posture/1`` document; when given, the report has an MFA section.
+    """
     by_id = analysis.by_id
     in_incident: dict[str, str] = {}
     for inc in analysis.incidents:
@@ -217,7 +225,21 @@ def context(report: IngestReport | None, analysis: Analysis, title: str = "shore
                                for h in a.targets}, key=str.casefold),
         },
         "action_kinds": ACTION_KINDS,
+        "posture": _posture_view(posture) if posture else None,
     }
+
+
+def _posture_view(doc: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    for s in [*doc["sources"], doc["overall"]]:
+        share = s["mfa_signin_share"]
+        rows.append({
+            "source": s["format"], "accounts": s["accounts"], "signins": s["signins"],
+            "share": "not recorded" if share is None else f"{share:.0%}",
+            "never": len(s["accounts_never_mfa"]), "mixed": len(s["accounts_mixed_mfa"]),
+            "legacy": sum(i["count"] for i in s["legacy_auth"]), "note": s.get("note", ""),
+        })  # fmt: skip
+    return {"rows": rows, "targeted": doc["targeted_without_mfa"], "legacy": doc["overall"]["legacy_auth"][:50]}
 
 
 def _environment() -> jinja2.Environment:
@@ -234,6 +256,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(report: IngestReport | None, analysis: Analysis, title: str = "shoreup hunt report") -> str:
+def render(
+    report: IngestReport | None,
+    analysis: Analysis,
+    title: str = "shoreup hunt report",
+    posture: dict[str, Any] | None = None,
+) -> str:
     """The report as one HTML document."""
-    return _environment().get_template("report.html.j2").render(**context(report, analysis, title))
+    return _environment().get_template("report.html.j2").render(**context(report, analysis, title, posture))

@@ -180,3 +180,24 @@ def test_unwritable_output_is_a_usage_error(analysis: incidents.Analysis, tmp_pa
         emit_outputs(None, analysis, blocklist=tmp_path / "missing" / "b.txt")
     with pytest.raises(UsageError, match="TLP"):
         emit_outputs(None, analysis, tlp="purple")
+
+
+def test_html_has_posture_section_when_given(tmp_path: Path) -> None:
+    from shoreup.report import html as html_report
+
+    posture = {
+        "schema": "shoreup.posture/1",
+        "sources": [{"format": "entra", "accounts": 2, "signins": 3, "mfa_signin_share": 0.5,
+                     "accounts_never_mfa": ["<b>x</b>"], "accounts_mixed_mfa": [], "note": "",
+                     "legacy_auth": [{"account": "<script>y</script>", "client": "imap4", "count": 2}]}],
+        "overall": {"format": "overall", "accounts": 2, "signins": 3, "mfa_signin_share": 0.5,
+                    "accounts_never_mfa": ["<b>x</b>"], "accounts_mixed_mfa": [], "note": "",
+                    "legacy_auth": [{"account": "<script>y</script>", "client": "imap4", "count": 2}]},
+        "targeted_without_mfa": [{"account": "<b>x</b>", "why": ["entra: never signed in with MFA"],
+                                  "findings": [], "action": "enforce MFA"}],
+    }
+    from shoreup.incidents import build
+
+    page = html_report.render(None, build([], None, []), posture=posture)
+    assert 'id="posture"' in page and "Attacked accounts without MFA" in page
+    assert "<script>y" not in page and "&lt;script&gt;y&lt;/script&gt;" in page and "<b>x" not in page
