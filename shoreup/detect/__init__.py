@@ -9,11 +9,7 @@ but is not listed here.
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from types import ModuleType
-
-from shoreup.errors import UsageError
+from shoreup._registry import Registry
 
 _DETECTORS: list[tuple[str, str]] = [
     ("sigma", "shoreup.detect.sigma"),
@@ -26,28 +22,9 @@ _DETECTORS: list[tuple[str, str]] = [
 ]
 
 
-def _build(entries: list[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, module in entries:
-        if name in out:
-            raise ValueError(f"detector {name!r} is listed twice")
-        out[name] = module
-    return out
-
-
-REGISTRY: dict[str, str] = _build(_DETECTORS)
-
-
-def names() -> list[str]:
-    return list(REGISTRY)
-
-
-@cache
-def load(name: str) -> ModuleType:
-    try:
-        module = importlib.import_module(REGISTRY[name])
-    except KeyError:
-        raise UsageError(f"unknown detector {name!r}; known: {', '.join(REGISTRY)}") from None
-    if getattr(module, "NAME", None) != name:
-        raise ValueError(f"{REGISTRY[name]} declares NAME={getattr(module, 'NAME', None)!r}, listed as {name!r}")
-    return module
+_REGISTRY = Registry("detector", "NAME", _DETECTORS)
+REGISTRY: dict[str, str] = _REGISTRY.modules
+#: Every detector's name, in the order a hunt runs them.
+names = _REGISTRY.names
+#: Import the detector listed under a name.
+load = _REGISTRY.load

@@ -8,11 +8,7 @@ Order matters for sniffing: the most specific formats come first.
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from types import ModuleType
-
-from shoreup.errors import UsageError
+from shoreup._registry import Registry
 
 # name -> module, in sniffing order (most specific first).
 _READERS: list[tuple[str, str]] = [
@@ -27,34 +23,14 @@ _READERS: list[tuple[str, str]] = [
 ]
 
 
-def _build_registry(entries: list[tuple[str, str]]) -> dict[str, str]:
-    registry: dict[str, str] = {}
-    for name, module in entries:
-        if name in registry:
-            raise ValueError(f"reader {name!r} is listed twice ({registry[name]} and {module})")
-        registry[name] = module
-    return registry
-
-
-REGISTRY: dict[str, str] = _build_registry(_READERS)
-
-
-def names() -> list[str]:
-    """Every reader's format name, in sniffing order."""
-    return list(REGISTRY)
-
-
-@cache
-def load(name: str) -> ModuleType:
-    """Import the reader for ``name``; a reader that fails to import is an error, never skipped."""
-    try:
-        module_name = REGISTRY[name]
-    except KeyError:
-        raise UsageError(f"unknown format {name!r}; known formats: {', '.join(REGISTRY)}") from None
-    module = importlib.import_module(module_name)
-    if getattr(module, "FORMAT", None) != name:
-        raise ValueError(f"{module_name} declares FORMAT={getattr(module, 'FORMAT', None)!r}, listed as {name!r}")
-    return module
+_REGISTRY = Registry("format", "FORMAT", _READERS)
+REGISTRY: dict[str, str] = _REGISTRY.modules
+#: Every reader's format name, in sniffing order.
+names = _REGISTRY.names
+#: Import the reader for a format name (a reader that fails to import is an error, never skipped).
+load = _REGISTRY.load
+#: First line of a reader's docstring: its help text.
+describe = _REGISTRY.describe
 
 
 def sniff(head: bytes, name: str) -> str | None:
@@ -63,9 +39,3 @@ def sniff(head: bytes, name: str) -> str | None:
         if load(fmt).sniff(head, name):
             return fmt
     return None
-
-
-def describe(name: str) -> str:
-    """First line of the reader's docstring: its help text."""
-    doc = load(name).__doc__ or ""
-    return doc.strip().splitlines()[0] if doc.strip() else name
