@@ -102,12 +102,8 @@ def _read_one(
                 return stats
             chosen = fmt or sources.sniff(head, inp.name)
             if chosen is None:
-                message = "not a format shoreup reads (use --format to force one)"
-                if named or (b"\x00" not in head[:512] and _looks_like_text(head)):
-                    # A file the user named, or text that should have been a log: say it loudly.
-                    (ctx.damage if named else ctx.warn)(message, "byte 0")
-                else:
-                    ctx.warn(message, "byte 0")
+                # A file the user named is damage; one met while walking a folder (a README) a note.
+                (ctx.damage if named else ctx.warn)("not a format shoreup reads (use --format to force one)", "byte 0")
                 stats.format = "unrecognised"
                 return stats
             stats.format = chosen
@@ -121,14 +117,6 @@ def _read_one(
     except Exception as e:  # a reader bug must not end the run; it is reported as damage, loudly
         ctx.damage(f"reader {stats.format or '?'} failed: {type(e).__name__}: {e}")
     return stats
-
-
-def _looks_like_text(head: bytes) -> bool:
-    sample = head[:4096]
-    if not sample:
-        return False
-    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
-    return printable / len(sample) > 0.9
 
 
 def detect(
