@@ -41,7 +41,7 @@ MailOpt = Annotated[
 ]
 OrgOpt = Annotated[str | None, typer.Option("--org", help="Organization config (TOML): domains, people.")]
 OrgNameOpt = Annotated[str, typer.Option("--org-name", help="Name of the reporting organization (STIX).")]
-TlpOpt = Annotated[str, typer.Option("--tlp", help="TLP marking of the STIX bundle: clear, green, amber, red.")]
+TlpOpt = Annotated[str, typer.Option("--tlp", help="TLP marking of the STIX bundle: white, green, amber, red.")]
 
 
 @dataclass
