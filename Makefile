@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench clean browser
+.PHONY: demo test lint typecheck unit bench clean browser java
 
 # Headless Chromium for the HTML report's browser test (Debian package; installed when missing and
 # when this machine can install packages — as root with apt-get, as on CI).
@@ -19,7 +19,7 @@ browser:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,spark]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,7 +31,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) browser
+# Java 17 for the Spark parity tests (Debian package, when missing and installable).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian openjdk-17-jre-headless for the Spark tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java missing and cannot be installed here: the Spark tests will skip"; fi; }
+
+unit: $(STAMP) browser java
 	$(BIN)/python -m pytest -q -ra
 
 test: lint typecheck unit

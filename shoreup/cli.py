@@ -89,6 +89,8 @@ def hunt(
     org: OrgOpt = None,
     org_name: OrgNameOpt = "Reporting organization",
     tlp: TlpOpt = "amber",
+    engine: Annotated[str, typer.Option(help="Run the detectors on duckdb (embedded) or spark.")] = "duckdb",
+    spark_master: Annotated[str, typer.Option(help="Spark master URL for --engine spark.")] = "local[*]",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every note.")] = False,
 ) -> None:
     """Read logs (and mail), run the detectors, tie findings into incidents, report.
@@ -97,7 +99,12 @@ def hunt(
     """
     sigma = {"rule_dirs": list(rules or []), "include_builtin": not no_builtin_rules}
     outputs = Outputs(html, stix, timeline, blocklist, accounts, list(mail or []), org, org_name, tlp)
-    code = run_hunt(paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma, outputs=outputs)
+    if engine not in ("duckdb", "spark"):
+        raise _fail(f"unknown engine {engine!r}: use duckdb or spark")
+    code = run_hunt(
+        paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma, outputs=outputs,
+        spark_master=spark_master if engine == "spark" else None,
+    )
     raise typer.Exit(code)
 
 
@@ -113,6 +120,7 @@ def run_hunt(
     verbose: bool = False,
     sigma: dict[str, Any] | None = None,
     outputs: Outputs | None = None,
+    spark_master: str | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -131,7 +139,13 @@ def run_hunt(
     try:
         with Store(db, memory_limit=memory_limit) as store, _progress(err, quiet=json_out) as progress:
             report = pipeline.ingest(log_paths, store, options, fmt=fmt, progress=progress)
-            findings = pipeline.detect(store, detectors, {"sigma": sigma or {}})
+            skipped: dict[str, str] = {}
+            if spark_master:
+                from shoreup.engine import spark
+
+                findings, skipped = spark.hunt_store(store, detectors, {"sigma": sigma or {}}, spark_master)
+            else:
+                findings = pipeline.detect(store, detectors, {"sigma": sigma or {}})
             verdicts, mail_problems = incidents.load_mail(mail_paths, outputs.org) if mail_paths else ([], [])
             analysis = incidents.build(findings, store.con, verdicts)
             posture = _posture(store, findings) if outputs.html else None
@@ -142,7 +156,9 @@ def run_hunt(
         )
     except ShoreupError as e:
         raise _fail(str(e)) from None
-    rules = _rules_summary(detectors)
+    rules = None if spark_master else _rules_summary(detectors)
+    for name, why in sorted(skipped.items()):
+        err.print(f"shoreup: detector {name} did not run on Spark: {why}", markup=False, highlight=False)
     if json_out:
         extra = {"rules": rules.to_json()} if rules else None
         doc = json_report.document(report, analysis.findings, extra, incidents=analysis.incidents)
@@ -227,6 +243,43 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+@app.command()
+def ingest(
+    paths: PathsArg,
+    to: Annotated[Path, typer.Option("--to", help="Lake folder: <table>/date=YYYY-MM-DD/*.parquet.")],
+    append: Annotated[bool, typer.Option(help="Add to tables already in the lake.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace tables already in the lake.")] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
+    year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; the rest spills to disk.")] = "1GB",
+) -> None:
+    """Write the normalized events as Parquet, partitioned by table and date, for data lakes and Spark."""
+    from rich.console import Console
+
+    from shoreup.engine import lake
+    from shoreup.errors import ShoreupError
+    from shoreup.report import terminal
+    from shoreup.sources._base import ReadOptions
+
+    if append and overwrite:
+        raise _fail("--append and --overwrite exclude each other")
+    mode: Any = "append" if append else "overwrite" if overwrite else "error"
+    err = Console(stderr=True, highlight=False)
+    try:
+        with _progress(err, quiet=False) as progress:
+            report, written = lake.ingest(
+                paths, to, mode, ReadOptions(year=year, tz=_zone(tz)), fmt, memory_limit, progress
+            )
+    except ShoreupError as e:
+        raise _fail(str(e)) from None
+    console = Console(highlight=False)
+    terminal.render_ingest(console, report)
+    rows = ", ".join(f"{t} {n:,} rows" for t, n in sorted(written.rows.items())) or "nothing to write"
+    console.print(f"lake {written.root}: {rows}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_ERROR if report.damaged else EXIT_CLEAN)
 
 
 @app.command()

@@ -46,6 +46,11 @@ _STAGE_WORDS = {
 MAX_INCIDENTS = 20
 
 
+def render_ingest(console: Console, report: IngestReport, verbose: bool = False) -> None:
+    """What was read, skipped and damaged, per format."""
+    _ingest(console, report, verbose)
+
+
 def render(
     console: Console,
     report: IngestReport,

@@ -59,7 +59,7 @@ e AS (
     SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY user ORDER BY ts) <= {gap} THEN 0 ELSE 1 END AS new_e FROM a
 ),
 e2 AS (
-    SELECT *, sum(new_e) OVER (PARTITION BY user ORDER BY ts ROWS UNBOUNDED PRECEDING) AS episode,
+    SELECT *, sum(new_e) OVER (PARTITION BY user ORDER BY ts ROWS UNBOUNDED PRECEDING) AS episode
     FROM e
 ),
 g AS (
