@@ -4,8 +4,13 @@ Reference: OpenSSH ``auth2.c`` / ``auth.c`` log messages ("Failed password for �
 for …", "Invalid user …"), pam_unix ``authentication failure`` lines, rsyslog's traditional and
 high-precision templates, RFC 5424 section 6, and ``journalctl -o json`` export fields.
 
-Lines are parsed in blocks with vectorised RE2 regexes (``pyarrow.compute``), never one by one in
-Python. One login attempt leaves several lines (``Invalid user``, a PAM failure, ``Failed password``);
+Lines are parsed in blocks of 4 MiB, never one by one in Python: each block is one Arrow string
+array over its bytes (``_sshd_lines``); capture-free RE2 checks (``pyarrow.compute``) decide the shape
+of a header or a message, and the fields are then cut at byte offsets found with NumPy and
+``find_substring`` — the kinds' capturing regexes remain the reference for every row a fast path
+does not accept. A worker thread cuts block k + 1 while block k gets its times (the RFC 3164 year
+carries over) and is yielded. ``_sshd_reference`` keeps the former Arrow-only reader as the oracle of
+the parity tests. One login attempt leaves several lines (``Invalid user``, a PAM failure, ``Failed password``);
 only the verdict line (``Failed …`` / ``Accepted …``, or a PAM failure of a service other than sshd)
 has a ``success`` / ``failure`` outcome — the others are kept as ``unknown`` context events so that
 attempts are never counted twice.
@@ -14,10 +19,13 @@ attempts are never counted twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import orjson
@@ -25,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.schema import AUTH
-from shoreup.sources._base import Batch, ReadContext, iter_line_chunks
+from shoreup.sources._base import Batch, ReadContext
+from shoreup.sources._sshd_lines import Lines, find, iter_line_arrays, spans
 
 FORMAT = "sshd"
 
@@ -62,17 +71,56 @@ _USER_FROM = r"(?P<user>.*?) from (?P<ip>\S+)(?: port (?P<port>\d+))?"
 Fields = dict[str, pa.Array]
 
 
-def _parts(a: pa.Array, sep: str, reverse: bool = False) -> tuple[pa.Array, pa.Array]:
-    """Split every string in two at the first (or last) ``sep``; the caller made sure it is there."""
-    p = pc.split_pattern(a, sep, max_splits=1, reverse=reverse)
-    return pc.list_element(p, 0), pc.list_element(p, 1)
+def _ranges(a: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data buffer of a string array without nulls, and each string's [start, end) in it."""
+    n = len(a)
+    bufs = a.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=a.offset + n + 1)[a.offset :].astype(np.int64)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, dtype=np.uint8)
+    return data, offsets[:-1], offsets[1:]
 
 
-def _ip_port(tail: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """"IP[ port N…]" → (IP, N or "")."""
-    ip, rest = _parts(pc.binary_join_element_wise(tail, " port ", ""), " port ")
-    port = pc.list_element(pc.split_pattern(pc.binary_join_element_wise(rest, " ", ""), " ", max_splits=1), 0)
-    return ip, pc.list_element(pc.split_pattern(pc.binary_join_element_wise(port, ":", ""), ":", max_splits=1), 0)
+def _rfind(a: pa.Array, sep: str) -> np.ndarray:
+    """Byte index of the last ``sep`` (ASCII) in every string, -1 when absent."""
+    j = find(pc.binary_reverse(a.cast(pa.binary())), sep[::-1])
+    lengths = pc.binary_length(a).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.where(j >= 0, lengths - j - len(sep), -1)
+
+
+def _starts_at(data: np.ndarray, pos: np.ndarray, end: np.ndarray, prefix: bytes) -> np.ndarray:
+    """Whether ``data[pos:end]`` starts with ``prefix``, for every row."""
+    ok = end - pos >= len(prefix)
+    if not len(data):
+        return ok & (len(prefix) == 0)
+    for k, c in enumerate(prefix):
+        ok &= data[np.minimum(np.maximum(pos + k, 0), len(data) - 1)] == c
+    return ok
+
+
+def _port_at(data: np.ndarray, lo: np.ndarray, end: np.ndarray) -> pa.Array:
+    """The port: from ``lo`` up to the first space or colon."""
+    tail = spans(data, lo, end)
+    stop = end.copy()
+    for sep in (" ", ":"):
+        at = find(tail, sep)
+        stop = np.where((at >= 0) & (lo + at < stop), lo + at, stop)
+    return spans(data, lo, stop)
+
+
+def _ip_port_at(data: np.ndarray, lo: np.ndarray, end: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """"IP[ port N…]" in ``data[lo:end]`` → (IP, N or "")."""
+    at = find(spans(data, lo, end), " port ")
+    has = at >= 0
+    ip_end = np.where(has, lo + at, end)
+    port_lo = np.where(has, ip_end + 6, end)
+    return spans(data, lo, ip_end), _port_at(data, port_lo, end)
+
+
+def _fallback(ok: pa.Array, good: np.ndarray) -> pa.Array:
+    """Send the rows a fast extractor cannot cut (``~good`` among ``ok``) to the kind's regex."""
+    ok_np = ok.to_numpy(zero_copy_only=False).copy()
+    ok_np[np.flatnonzero(ok_np)[~good]] = False
+    return pa.array(ok_np)
 
 
 def _fast_verdict(prefix_len: int) -> Callable[[pa.Array], tuple[pa.Array, Fields]]:
@@ -82,13 +130,20 @@ def _fast_verdict(prefix_len: int) -> Callable[[pa.Array], tuple[pa.Array, Field
     def fast(msg: pa.Array) -> tuple[pa.Array, Fields]:
         ok = pc.match_substring_regex(msg, check)
         a = msg.filter(ok)
-        method, tail = _parts(pc.utf8_slice_codeunits(a, prefix_len), " for ")
-        invalid = pc.starts_with(tail, "invalid user ")
-        tail = pc.if_else(invalid, pc.utf8_slice_codeunits(tail, 13), tail)
-        user, where = _parts(tail, " from ", reverse=True)
-        ip, port = _ip_port(where)
-        inv = pc.if_else(invalid, "invalid user ", "")
-        return ok, {"method": method, "user": user, "ip": ip, "port": port, "invalid": inv}
+        data, s, e = _ranges(a)
+        f = s + find(a, " for ")  # the first: METHOD holds no space
+        invalid = _starts_at(data, f + 5, e, b"invalid user ")
+        user_lo = f + 5 + 13 * invalid
+        last_from = _rfind(a, " from ")
+        r = s + last_from
+        good = (last_from >= 0) & (r >= user_lo)  # USER, then the last " from "
+        if not good.all():
+            ok = _fallback(ok, good)
+            s, e, f, invalid, user_lo, r = (x[good] for x in (s, e, f, invalid, user_lo, r))
+        ip, port = _ip_port_at(data, r + 6, e)
+        inv = pc.if_else(pa.array(invalid), _lit("invalid user "), _lit(""))
+        return ok, {"method": spans(data, s + prefix_len, f), "user": spans(data, user_lo, r), "ip": ip,
+                    "port": port, "invalid": inv}
 
     return fast
 
@@ -96,10 +151,16 @@ def _fast_verdict(prefix_len: int) -> Callable[[pa.Array], tuple[pa.Array, Field
 def _fast_invalid_user(msg: pa.Array) -> tuple[pa.Array, Fields]:
     """"Invalid user USER from IP[ port N]"."""
     ok = pc.match_substring_regex(msg, r"^Invalid user .* from \S+(?: port \d+)?\s*$")
-    a = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(msg.filter(ok), 13))
-    user, where = _parts(a, " from ", reverse=True)
-    ip, port = _ip_port(where)
-    return ok, {"user": user, "ip": ip, "port": port}
+    a = pc.utf8_rtrim_whitespace(msg.filter(ok))
+    data, s, e = _ranges(a)
+    last_from = _rfind(a, " from ")
+    good = last_from >= 13
+    if not good.all():
+        ok = _fallback(ok, good)
+        s, e, last_from = s[good], e[good], last_from[good]
+    r = s + last_from
+    ip, port = _ip_port_at(data, r + 6, e)
+    return ok, {"user": spans(data, s + 13, r), "ip": ip, "port": port}
 
 
 def _fast_preauth(msg: pa.Array) -> tuple[pa.Array, Fields]:
@@ -110,23 +171,33 @@ def _fast_preauth(msg: pa.Array) -> tuple[pa.Array, Fields]:
         r"(?:invalid|authenticating) user .* [0-9a-fA-F:.]+ port \d+[^\[]*\[preauth\]\s*$",
     )
     a = msg.filter(ok)
-    head, tail = _parts(a, " port ", reverse=True)
-    head, ip = _parts(head, " ", reverse=True)
-    kind, user = _parts(head, " user ")
-    _, port = _ip_port(pc.binary_join_element_wise("x port ", tail, ""))
-    inv = pc.if_else(pc.ends_with(kind, "invalid"), "invalid user ", "authenticating ")
-    return ok, {"user": user, "ip": ip, "port": port, "invalid": inv}
+    data, s, e = _ranges(a)
+    port_at = s + _rfind(a, " port ")  # the last
+    ip_at = s + _rfind(spans(data, s, port_at), " ")  # the last space before it
+    user_at = s + find(a, " user ")  # the first
+    good = (user_at >= s) & (user_at + 6 <= ip_at) & (ip_at >= s)
+    if not good.all():
+        ok = _fallback(ok, good)
+        s, e, port_at, ip_at, user_at = (x[good] for x in (s, e, port_at, ip_at, user_at))
+    invalid = _starts_at(data, user_at - 7, user_at, b"invalid")
+    inv = pc.if_else(pa.array(invalid), _lit("invalid user "), _lit("authenticating "))
+    return ok, {"user": spans(data, user_at + 6, ip_at), "ip": spans(data, ip_at + 1, port_at),
+                "port": _port_at(data, port_at + 6, e), "invalid": inv}
 
 
 def _fast_pam(msg: pa.Array) -> tuple[pa.Array, Fields]:
     """"pam_unix(SERVICE:auth): authentication failure; … rhost=IP[  user=USER]"."""
     ok = pc.match_substring_regex(msg, r"^pam_unix\([^:)]+:auth\): authentication failure;.* rhost=\S*(?:\s+user=\S+)?\s*$")
     a = msg.filter(ok)
-    service = pc.list_element(pc.split_pattern(pc.utf8_slice_codeunits(a, 9), ":", max_splits=1), 0)
-    _, tail = _parts(a, " rhost=", reverse=True)
-    ip, user = _parts(pc.binary_join_element_wise(tail, " user=", ""), " user=")
-    user = pc.utf8_trim_whitespace(pc.replace_substring_regex(user, r" user=$", ""))
-    return ok, {"service": service, "ip": pc.utf8_trim_whitespace(ip), "user": user}
+    data, s, e = _ranges(a)
+    service_end = s + find(a, ":")  # "pam_unix(" holds none
+    tail = s + _rfind(a, " rhost=") + 7
+    at = find(spans(data, tail, e), " user=")
+    has = at >= 0
+    ip_end = np.where(has, tail + at, e)
+    user_lo = np.where(has, ip_end + 6, e)
+    return ok, {"service": spans(data, s + 9, service_end), "ip": pc.utf8_trim_whitespace(spans(data, tail, ip_end)),
+                "user": pc.utf8_trim_whitespace(spans(data, user_lo, e))}
 
 
 @dataclass(frozen=True)
@@ -241,66 +312,131 @@ class _Years:
 
 
 def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
-    """Read syslog or journald JSON lines, yielding ``auth`` batches."""
+    """Read syslog or journald JSON lines, yielding ``auth`` batches.
+
+    Two stages overlap: a worker thread cuts block k + 1 apart (Arrow and NumPy kernels, which
+    release the GIL) while this thread gives block k its times — the year of RFC 3164 timestamps
+    carries from block to block — and yields it. Each stage records its accounting, replayed here in
+    the order of a sequential read, so the counts, warnings and damage are the same.
+    """
     years = _Years(ctx)
-    for first_line, lines in iter_line_chunks(stream, ctx):
-        batch = _parse_block(lines, first_line, ctx, years)
-        if batch is not None:
-            yield "auth", batch
+    reading = _Recorder(ctx)
+    done: deque[tuple[list[_Call], Future[tuple[_Claimed | None, list[_Call]]]]] = deque()
+
+    def finish(pre: list[_Call], work: Future[tuple[_Claimed | None, list[_Call]]]) -> Iterator[Batch]:
+        _replay(ctx, pre)
+        claimed, calls = work.result()
+        _replay(ctx, calls)
+        if claimed is not None:
+            batch = _finish(claimed, ctx, years)
+            if batch is not None:
+                yield "auth", batch
+
+    blocks = iter_line_arrays(stream, reading)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoreup-sshd") as pool:
+        while True:
+            try:
+                first_line, block = next(blocks)
+            except StopIteration:
+                break
+            except BaseException:
+                # As a sequential read would: the blocks before the failure first.
+                while done:
+                    yield from finish(*done.popleft())
+                _replay(ctx, reading.take())
+                raise
+            done.append((reading.take(), pool.submit(_stage, block, first_line, ctx)))
+            if len(done) > 1:
+                yield from finish(*done.popleft())
+        while done:
+            yield from finish(*done.popleft())
+    _replay(ctx, reading.take())
+
+
+_Call = tuple[str, tuple[Any, ...]]
+
+
+class _Recorder:
+    """Stands in for the ReadContext in a stage: records the accounting calls for a later replay."""
+
+    def __init__(self, ctx: ReadContext) -> None:
+        self.path = ctx.path
+        self.options = ctx.options
+        self.mtime = ctx.mtime
+        self.first_record = ctx.first_record
+        self.calls: list[_Call] = []
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.calls.append(("skip", (reason, n)))
+
+    def warn(self, message: str, position: str | None = None) -> None:
+        self.calls.append(("warn", (message, position)))
+
+    def damage(self, message: str, position: str | None = None) -> None:
+        self.calls.append(("damage", (message, position)))
+
+    def take(self) -> list[_Call]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def _replay(ctx: ReadContext, calls: list[_Call]) -> None:
+    for name, args in calls:
+        getattr(ctx, name)(*args)
+
+
+def _stage(block: Lines, first_line: int, ctx: ReadContext) -> tuple[_Claimed | None, list[_Call]]:
+    rec = _Recorder(ctx)
+    return _parse_block(block, first_line, rec), rec.calls  # type: ignore[arg-type]
 
 
 _Lines = tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]
 
 
-def _parse_block(lines: list[str], first_line: int, ctx: ReadContext, years: _Years) -> pa.RecordBatch | None:
-    arr = pa.array(lines, pa.string())
-    line_no = np.arange(first_line, first_line + len(lines), dtype=np.int64)
-    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_numpy(zero_copy_only=False)
+def _parse_block(block: Lines, first_line: int, ctx: ReadContext) -> _Claimed | None:
+    arr = block.array
+    line_no = np.arange(first_line, first_line + len(arr), dtype=np.int64)
+    # Only an empty line or one that starts with a space, a control byte or a non-ASCII character
+    # can be blank: the (Unicode) trim runs on those alone.
+    starts, lengths = block.offsets[:-1], np.diff(block.offsets)
+    first = np.zeros(len(arr), dtype=np.uint8)
+    has = lengths > 0
+    first[has] = block.data[starts[has]]
+    empty = ~has
+    check = np.flatnonzero(has & ((first <= 0x20) | (first >= 0x80)))
+    if len(check):
+        sub = arr.take(pa.array(check))
+        empty[check] = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(sub)), 0).to_numpy(zero_copy_only=False)
+    is_json = (first == ord("{")) & ~empty
     ctx.skip("empty_line", int(empty.sum()))
-    is_json = pc.starts_with(arr, "{").to_numpy(zero_copy_only=False) & ~empty
     parts: list[_Lines] = []
     if is_json.any():
         parts.append(_journald(arr, line_no, is_json, ctx))
     text = ~is_json & ~empty
     if text.any():
-        parts.append(_syslog(arr, line_no, text, ctx))
+        parts.append(_syslog(arr, line_no, text, ctx, block))
     if not parts:
         return None
     if len(parts) == 1:
-        return _messages(*parts[0], ctx=ctx, years=years)
+        return _claim(*parts[0], ctx=ctx)
     nos = np.concatenate([p[0] for p in parts])
     order = np.argsort(nos, kind="stable")
     take = pa.array(order)
     cols = [pa.concat_arrays([p[k] for p in parts]).take(take) for k in range(1, 8)]
-    return _messages(nos[order], *cols, ctx=ctx, years=years)
+    return _claim(nos[order], *cols, ctx=ctx)
 
 
 # The common case, checked without captures (a DFA pass) and then cut apart with cheap kernels.
 _FAST_BSD = r"^[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d \S+ [^\[:\s]+(?:\[\d+\])?: "
 
 
-def _syslog(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext) -> _Lines:
+def _syslog(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext, block: Lines) -> _Lines:
     sel = np.flatnonzero(mask)
-    sub = arr.take(pa.array(sel))
+    sub = arr.take(pa.array(sel)) if len(sel) < len(arr) else arr
     fast = pc.match_substring_regex(sub, _FAST_BSD).to_numpy(zero_copy_only=False)
     parts: list[tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]] = []
     if fast.any():
-        lines = sub.filter(pa.array(fast))
-        rest = pc.utf8_slice_codeunits(lines, 16)
-        host_rest = pc.split_pattern(rest, " ", max_splits=1)
-        tag_msg = pc.split_pattern(pc.list_element(host_rest, 1), ": ", max_splits=1)
-        app, pid = _parts(pc.binary_join_element_wise(pc.list_element(tag_msg, 0), "[", ""), "[")
-        pid = pc.utf8_rtrim(pid, characters="[]")
-        n = len(lines)
-        parts.append((
-            sel[fast],
-            pc.utf8_slice_codeunits(lines, 0, 15),
-            pa.array([""] * n, pa.string()),
-            pc.list_element(host_rest, 0),
-            app,
-            pid,
-            pc.list_element(tag_msg, 1),
-        ))
+        parts.append((sel[fast], *_bsd_fields(block, sel[fast])))
     slow = ~fast
     if slow.any():
         hdr = pc.extract_regex(sub.filter(pa.array(slow)), _HEADER)
@@ -329,29 +465,98 @@ def _syslog(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadConte
             pick("bpid", "ipid", "rpid"),
             pick("bmsg", "imsg", "rmsg"),
         ))
-    sel = np.concatenate([p[0] for p in parts])
-    order = np.argsort(sel, kind="stable")
-    take = pa.array(order)
-    bsd, iso, host, app, pid, msg = (pa.concat_arrays([p[k] for p in parts]).take(take) for k in range(1, 7))
+    if len(parts) == 1:
+        sel, bsd, iso, host, app, pid, msg = parts[0]
+        order = np.arange(len(sel))
+    else:
+        sel = np.concatenate([p[0] for p in parts])
+        order = np.argsort(sel, kind="stable")
+        take = pa.array(order)
+        bsd, iso, host, app, pid, msg = (pa.concat_arrays([p[k] for p in parts]).take(take) for k in range(1, 7))
     known = pa.nulls(len(sel), pa.timestamp("us", tz="UTC"))
     return line_no[sel[order]], known, bsd, iso, host, app, pid, msg
+
+
+def _bsd_fields(block: Lines, rows: np.ndarray) -> tuple[pa.Array, ...]:
+    """Header fields of lines that matched ``_FAST_BSD``, cut at byte offsets (no regex captures).
+
+    After the match, the host runs from byte 16 to the next space, the tag to the next colon
+    (followed by a space), and ``app[pid]`` splits at the first ``[`` inside the tag.
+    """
+    data = block.data
+    starts = block.offsets[rows]
+    ends = block.offsets[rows + 1]
+    host_end = starts + 16 + find(spans(data, starts + 16, ends), " ")
+    # The tag from the host's end on: a host may end in ":" ("a: sshd[1]: …").
+    tag_end = host_end + 1 + find(spans(data, host_end + 1, ends), ": ")
+    tag = spans(data, host_end + 1, tag_end)
+    bracket = find(tag, "[")
+    has_pid = bracket >= 0
+    app_end = np.where(has_pid, host_end + 1 + bracket, tag_end)
+    pid_start = np.where(has_pid, app_end + 1, tag_end)
+    pid_end = np.where(has_pid, tag_end - 1, tag_end)
+    n = len(rows)
+    return (
+        spans(data, starts, starts + 15),
+        _blank(n),
+        spans(data, starts + 16, host_end),
+        spans(data, host_end + 1, app_end),
+        spans(data, pid_start, pid_end),
+        spans(data, tag_end + 2, ends),
+    )
+
+
+@functools.cache
+def _lit(value: str | None) -> pa.Scalar:
+    """A string scalar made once (turning a Python str into one per call costs import look-ups)."""
+    return pa.scalar(value, pa.string())
+
+
+def _blank(n: int) -> pa.Array:
+    """``n`` empty strings."""
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.zeros(n + 1, dtype=np.int32)), pa.py_buffer(b"")])
+
+
+_MONTH_CODES = np.array([int.from_bytes(m.encode(), "big") for m in _MONTHS.to_pylist()], dtype=np.int64)
+
+
+def _bsd_numbers(bsd: pa.Array) -> tuple[np.ndarray, ...]:
+    """Month (0 when unknown), day, hour, minute, second of "Mmm dd hh:mm:ss" values ("" elsewhere).
+
+    Every non-empty value matched ``[A-Z][a-z]{2} [ 0-3]\\d \\d\\d:\\d\\d:\\d\\d`` (both header paths),
+    so the digits sit at fixed bytes; elsewhere everything is 0 and the row is not a BSD time.
+    """
+    n = len(bsd)
+    bsd = bsd.fill_null("") if bsd.null_count else bsd
+    offsets = np.frombuffer(bsd.buffers()[1], dtype=np.int32, count=bsd.offset + n + 1)[bsd.offset :]
+    rows = np.diff(offsets) == 15
+    out = [np.zeros(n, dtype=np.int64) for _ in range(5)]
+    if rows.any():
+        data = np.frombuffer(bsd.buffers()[2], dtype=np.uint8)
+        at = offsets[:-1][rows].astype(np.int64)
+        b = data[at[:, None] + np.arange(15)].astype(np.int64)
+        code = (b[:, 0] << 16) | (b[:, 1] << 8) | b[:, 2]
+        month = np.searchsorted(_MONTH_CODES_SORTED, code)
+        month = np.minimum(month, len(_MONTH_CODES_SORTED) - 1)
+        found = _MONTH_CODES_SORTED[month] == code
+        out[0][rows] = np.where(found, _MONTH_OF_SORTED[month], 0)
+        out[1][rows] = np.where(b[:, 4] == 0x20, 0, b[:, 4] - 48) * 10 + b[:, 5] - 48
+        for k, col in ((2, 7), (3, 10), (4, 13)):
+            out[k][rows] = (b[:, col] - 48) * 10 + b[:, col + 1] - 48
+    return (*out, rows)
+
+
+_MONTH_ORDER = np.argsort(_MONTH_CODES)
+_MONTH_CODES_SORTED = _MONTH_CODES[_MONTH_ORDER]
+_MONTH_OF_SORTED = _MONTH_ORDER + 1
 
 
 def _times(bsd: pa.Array, iso: pa.Array, ctx: ReadContext, years: _Years) -> pa.Array:
     """Timestamps from the RFC 3164 column (year-less, local) or the ISO column (with offset)."""
     out = pa.nulls(len(bsd), pa.timestamp("us", tz="UTC"))
-    is_bsd = pc.not_equal(bsd, "")
-    if pc.any(is_bsd).as_py():
-        # "Mmm dd hh:mm:ss" at fixed places: integer arithmetic, no strptime.
-        months = pc.add(pc.index_in(pc.utf8_slice_codeunits(bsd, 0, 3), value_set=_MONTHS), 1)
-        m = months.fill_null(0).to_numpy(zero_copy_only=False)
-        ints = [
-            pc.cast(pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(bsd, a, b)), pa.int64(), safe=False)
-            .fill_null(-1).to_numpy(zero_copy_only=False)
-            for a, b in ((4, 6), (7, 9), (10, 12), (13, 15))
-        ]
-        d, hh, mi, ss = ints
-        bsd_rows = is_bsd.to_numpy(zero_copy_only=False)
+    m, d, hh, mi, ss, bsd_rows = _bsd_numbers(bsd)
+    if bsd_rows.any():
+        is_bsd = pa.array(bsd_rows)
         valid = bsd_rows & (m >= 1) & (d >= 1) & (d <= 31) & (hh >= 0) & (hh < 24) & (mi >= 0) & (mi < 60)
         valid &= (ss >= 0) & (ss < 61)
         y = np.zeros(len(bsd), dtype=np.int64)
@@ -365,7 +570,7 @@ def _times(bsd: pa.Array, iso: pa.Array, ctx: ReadContext, years: _Years) -> pa.
         naive = pa.array(micros, pa.int64(), mask=~real).cast(pa.timestamp("us"))
         local = _assume_tz(naive, ctx.options.tz)
         out = pc.if_else(is_bsd, local, out)
-    is_iso = pc.not_equal(iso, "")
+    is_iso = pc.not_equal(iso, _lit(""))
     if pc.any(is_iso).as_py():
         iso_norm = pc.replace_substring_regex(iso, r"^(\d{4}-\d\d-\d\d) ", r"\1T")
         has_zone = pc.match_substring_regex(iso_norm, r"(?:Z|[+-]\d\d:?\d\d)$")
@@ -431,7 +636,7 @@ def _journald(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadCon
         apps.append(str(obj.get("SYSLOG_IDENTIFIER") or obj.get("_COMM") or ""))
         pids.append(str(obj.get("SYSLOG_PID") or obj.get("_PID") or ""))
         msgs.append(str(message or ""))
-    blank = pa.array([""] * len(idx), pa.string())
+    blank = _blank(len(idx))
     return (
         np.array(idx, dtype=np.int64),
         pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
@@ -444,7 +649,7 @@ def _journald(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadCon
     )
 
 
-def _messages(
+def _claim(
     line_no: np.ndarray,
     known: pa.Array,
     bsd: pa.Array,
@@ -455,9 +660,8 @@ def _messages(
     msg: pa.Array,
     *,
     ctx: ReadContext,
-    years: _Years,
-) -> pa.RecordBatch | None:
-    """Route each message to its kind, expand "message repeated N times", and build auth rows."""
+) -> _Claimed | None:
+    """Route each message to its kind and cut its fields; the rows in line order."""
     n = len(msg)
     repeat = np.ones(n, dtype=np.int64)
     rep_mask = pc.starts_with(msg, "message repeated ")
@@ -467,14 +671,16 @@ def _messages(
         counts = pc.cast(pc.if_else(has, rep.field("n"), "1"), pa.int64(), safe=False).fill_null(1)
         repeat = np.maximum(counts.to_numpy(zero_copy_only=False), 1)
         msg = pc.if_else(has, rep.field("msg"), msg)
-    is_sshd = pc.is_in(app, value_set=pa.array(_SSHD_APPS)).to_numpy(zero_copy_only=False)
+    is_sshd = pc.is_in(app, value_set=_SSHD_SET).to_numpy(zero_copy_only=False)
     claimed = np.zeros(n, dtype=bool)
-    cols: dict[str, list[pa.Array]] = {k: [] for k in ("row", "code", "user", "ip", "port", "method", "invalid", "service")}
-    outcomes: list[pa.Array] = []
-    for kind in _KINDS:
-        routed = _routed(msg, kind.route) & ~claimed
-        if kind.sshd_only:
-            routed &= is_sshd
+    cols: dict[str, list[pa.Array]] = {k: [] for k in ("user", "ip", "port", "method", "invalid", "service")}
+    kind_rows: list[np.ndarray] = []
+    kind_codes: list[np.ndarray] = []
+    outcomes: list[np.ndarray] = []
+    ranges = _ranges(msg)
+    head4 = _head4(*ranges)
+    for k, kind in enumerate(_KINDS):
+        routed = _routed(msg, kind.route, ranges, head4, ~claimed & is_sshd if kind.sshd_only else ~claimed)
         rows = np.flatnonzero(routed)
         if not len(rows):
             continue
@@ -486,24 +692,24 @@ def _messages(
         m = len(rows)
 
         def get(name: str, fields: Fields = fields, m: int = m) -> pa.Array:
-            return fields[name] if name in fields else pa.array([""] * m, pa.string())
+            return fields[name] if name in fields else _blank(m)
 
-        cols["row"].append(pa.array(rows))
-        cols["code"].append(pa.array([kind.name] * m, pa.string()))
+        kind_rows.append(rows)
+        kind_codes.append(np.full(m, k, dtype=np.int8))
         for c in ("user", "ip", "port", "method", "invalid", "service"):
             cols[c].append(get(c))
         if kind.outcome == "verdict":
             # A PAM failure is the verdict only for services that log none of their own (su, login …).
-            own = pc.is_in(get("service"), value_set=pa.array(_SSHD_APPS))
-            outcomes.append(pc.if_else(own, "unknown", "failure"))
+            own = pc.is_in(get("service"), value_set=_SSHD_SET).to_numpy(zero_copy_only=False)
+            outcomes.append(np.where(own, _UNKNOWN, _FAILURE).astype(np.int8))
         else:
-            outcomes.append(pa.array([kind.outcome] * m, pa.string()))
+            outcomes.append(np.full(m, _OUTCOME_NAMES.index(kind.outcome), dtype=np.int8))
     unclaimed = ~claimed
     ctx.skip("not_auth_message", int((unclaimed & is_sshd).sum()))
     ctx.skip("other_program", int((unclaimed & ~is_sshd).sum()))
-    if not cols["row"]:
+    if not kind_rows:
         return None
-    rows = pa.concat_arrays(cols["row"]).to_numpy()
+    rows = np.concatenate(kind_rows)
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
     take = pa.array(order)
@@ -511,10 +717,40 @@ def _messages(
     def cat(c: str) -> pa.Array:
         return pa.concat_arrays(cols[c]).take(take)
 
-    code, user_raw, ip, port, method, invalid, service = (
-        cat(c) for c in ("code", "user", "ip", "port", "method", "invalid", "service")
-    )
-    outcome = pa.concat_arrays(outcomes).take(take)
+    user_raw, ip, port, method, invalid, service = (cat(c) for c in ("user", "ip", "port", "method", "invalid", "service"))
+    code_ix = np.concatenate(kind_codes)[order]
+    outcome_ix = np.concatenate(outcomes)[order]
+    return _Claimed(line_no, rows, code_ix, outcome_ix, repeat, user_raw, ip, port, method, invalid, service,
+                    known, bsd, iso, host, pid)
+
+
+@dataclass
+class _Claimed:
+    """The lines of one block that became events, their fields cut, before times and years."""
+
+    line_no: np.ndarray
+    rows: np.ndarray
+    code_ix: np.ndarray
+    outcome_ix: np.ndarray
+    repeat: np.ndarray
+    user_raw: pa.Array
+    ip: pa.Array
+    port: pa.Array
+    method: pa.Array
+    invalid: pa.Array
+    service: pa.Array
+    known: pa.Array
+    bsd: pa.Array
+    iso: pa.Array
+    host: pa.Array
+    pid: pa.Array
+
+
+def _finish(c: _Claimed, ctx: ReadContext, years: _Years) -> pa.RecordBatch | None:
+    """Times (the year carried from block to block), accounting and the auth rows, in line order."""
+    line_no, rows, code_ix, outcome_ix, repeat = c.line_no, c.rows, c.code_ix, c.outcome_ix, c.repeat
+    user_raw, ip, port, method, invalid, service = c.user_raw, c.ip, c.port, c.method, c.invalid, c.service
+    known, bsd, iso, host, pid = c.known, c.bsd, c.iso, c.host, c.pid
     # Timestamps only for the lines that became events.
     rt = pa.array(rows)
     known_t = known.take(rt)
@@ -525,9 +761,9 @@ def _messages(
         ctx.skip("bad_timestamp", n_bad)
         ctx.warn(f"{n_bad} line(s) with an unreadable timestamp skipped", f"line {int(line_no[rows[~ok][0]])}")
         keep = pa.array(ok)
-        rows = rows[ok]
-        time, code, user_raw, ip, port, method, invalid, service, outcome = (
-            a.filter(keep) for a in (time, code, user_raw, ip, port, method, invalid, service, outcome)
+        rows, code_ix, outcome_ix = rows[ok], code_ix[ok], outcome_ix[ok]
+        time, user_raw, ip, port, method, invalid, service = (
+            a.filter(keep) for a in (time, user_raw, ip, port, method, invalid, service)
         )
         if not len(rows):
             return None
@@ -536,14 +772,14 @@ def _messages(
     ctx.parsed(len(rows))
     if (reps > 1).any():
         expand = np.repeat(np.arange(len(rows)), reps)
-        rows = rows[expand]
+        rows, code_ix, outcome_ix = rows[expand], code_ix[expand], outcome_ix[expand]
         ex = pa.array(expand)
-        time, code, user_raw, ip, port, method, invalid, service, outcome = (
-            a.take(ex) for a in (time, code, user_raw, ip, port, method, invalid, service, outcome)
+        time, user_raw, ip, port, method, invalid, service = (
+            a.take(ex) for a in (time, user_raw, ip, port, method, invalid, service)
         )
     rtake = pa.array(rows)
     user_raw = pc.utf8_trim_whitespace(user_raw)
-    user_lower = pc.utf8_lower(user_raw)
+    user_lower = _lower(user_raw)
     # Kerberos-style user@REALM from PAM modules: split domain off.
     user, domain = user_lower, pa.nulls(len(user_lower), pa.string())
     if pc.any(pc.match_substring(user_lower, "@")).as_py():
@@ -552,23 +788,27 @@ def _messages(
         user = pc.if_else(has_at, at.field("u"), user_lower)
         domain = pc.if_else(has_at, at.field("d"), domain)
     is_invalid = pc.match_substring_regex(invalid, "^(?:invalid|illegal)")
-    reason = _reasons(code, outcome, method, is_invalid)
+    invalid_np = is_invalid.to_numpy(zero_copy_only=False)
+    reason = _reasons(code_ix, outcome_ix, method, invalid_np)
+    code = _CODE_NAMES.take(pa.array(code_ix))
+    outcome = _OUTCOME_NAMES_ARRAY.take(pa.array(outcome_ix))
+    is_pam = (code_ix == _CODE_INDEX["pam_failure"]) | (code_ix == _CODE_INDEX["pam_error"])
     method_norm = pc.if_else(
-        pc.equal(method, ""),
-        pc.if_else(pc.is_in(code, value_set=pa.array(["pam_failure", "pam_error"])), "password", None),
+        pc.equal(method, _lit("")),
+        pc.if_else(pa.array(is_pam), _lit("password"), _lit(None)),
         method,
     )
     for raw_m, norm in _METHODS.items():
-        method_norm = pc.if_else(pc.equal(method_norm, raw_m), norm, method_norm)
-    application = pc.if_else(pc.equal(service, ""), "sshd", service)
+        method_norm = pc.if_else(pc.equal(method_norm, _lit(raw_m)), _lit(norm), method_norm)
+    application = pc.if_else(pc.equal(service, _lit("")), _lit("sshd"), service)
     empty_to_null = _empty_to_null
-    session = pc.binary_join_element_wise(host.take(rtake).fill_null(""), pid.take(rtake), ":")
+    session = pc.binary_join_element_wise(host.take(rtake).fill_null(_lit("")), pid.take(rtake), _lit(":"))
     m = len(rows)
     arrays = {
         "time": time,
         "host": empty_to_null(host.take(rtake)),
-        "source_format": pa.array([FORMAT] * m, pa.string()),
-        "ref_file": pa.array([ctx.path] * m, pa.string()),
+        "source_format": pa.repeat(FORMAT, m),
+        "ref_file": pa.repeat(ctx.path, m),
         "ref_record": pa.array(line_no[rows], pa.int64()),
         "user": empty_to_null(user),
         "domain": empty_to_null(domain),
@@ -576,7 +816,7 @@ def _messages(
         "src_port": pc.cast(empty_to_null(port), pa.int32(), safe=False),
         "outcome": outcome,
         "reason": reason,
-        "raw_reason": empty_to_null(pc.if_else(is_invalid, "invalid user", "")),
+        "raw_reason": pc.if_else(is_invalid, _lit("invalid user"), _lit(None)),
         "method": empty_to_null(method_norm),
         "mfa_used": pa.nulls(m, pa.bool_()),
         "user_agent": pa.nulls(m, pa.string()),
@@ -591,14 +831,34 @@ def _messages(
     return pa.RecordBatch.from_arrays([arrays[f.name] for f in AUTH], schema=AUTH)
 
 
-def _routed(msg: pa.Array, route: tuple[tuple[str, ...], str]) -> np.ndarray:
+def _head4(data: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """The first four bytes of every string as one big-endian integer (-1 when shorter)."""
+    code = np.zeros(len(s), dtype=np.int64)
+    long_enough = e - s >= 4
+    if len(data):
+        for k in range(4):
+            code = (code << 8) | data[np.minimum(s + k, len(data) - 1)]
+    return np.where(long_enough, code, -1)
+
+
+def _routed(
+    msg: pa.Array, route: tuple[tuple[str, ...], str], ranges: tuple[np.ndarray, np.ndarray, np.ndarray],
+    head4: np.ndarray, allowed: np.ndarray,
+) -> np.ndarray:
+    """Rows (among ``allowed``) whose message starts with one of the route's prefixes and holds its needle."""
     prefixes, needle = route
-    mask = pc.starts_with(msg, prefixes[0])
-    for p in prefixes[1:]:
-        mask = pc.or_(mask, pc.starts_with(msg, p))
-    if needle and pc.any(mask).as_py():
-        mask = pc.and_(mask, pc.match_substring(msg, needle))
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    data, s, e = ranges
+    out = np.zeros(len(s), dtype=bool)
+    for p in prefixes:
+        raw = p.encode()
+        cand = np.flatnonzero(allowed & (head4 == int.from_bytes(raw[:4], "big")))
+        if len(cand):
+            out[cand[_starts_at(data, s[cand], e[cand], raw)]] = True
+    if needle and out.any():
+        rows = np.flatnonzero(out)
+        # The substring test only on the rows a prefix routed here.
+        out[rows] = pc.match_substring(msg.take(pa.array(rows)), needle).to_numpy(zero_copy_only=False)
+    return out
 
 
 def _extract(kind: _Kind, sub: pa.Array) -> Fields | None:
@@ -625,30 +885,67 @@ def _extract(kind: _Kind, sub: pa.Array) -> Fields | None:
     order = pa.array(np.argsort(idx, kind="stable"))
     merged: Fields = {}
     for name in set(names) | set(out):
-        f_part = out.get(name, pa.array([""] * int(fast_np.sum()), pa.string()))
-        s_part = slow.field(name) if name in names else pa.array([""] * len(slow), pa.string())
+        f_part = out.get(name, _blank(int(fast_np.sum())))
+        s_part = slow.field(name) if name in names else _blank(len(slow))
         merged[name] = pa.concat_arrays([f_part, s_part]).take(order)
     merged["_ok"] = pa.array(ok)
     return merged
 
 
-def _reasons(code: pa.Array, outcome: pa.Array, method: pa.Array, invalid: pa.Array) -> pa.Array:
+def _reasons(code: np.ndarray, outcome: np.ndarray, method: pa.Array, invalid: np.ndarray) -> pa.Array:
     """Why an attempt failed, from the message kind, the method and whether the user exists."""
-    none = pa.scalar(None, pa.string())
-    password_like = pc.is_in(method, value_set=pa.array(["password", "keyboard-interactive/pam", ""]))
-    failed = pc.if_else(invalid, "unknown_user", pc.if_else(password_like, "bad_password", "other"))
-    reason = pc.if_else(pc.is_in(code, value_set=pa.array(["failed", "pam_failure"])), failed, none)
-    reason = pc.if_else(pc.equal(code, "max_auth_attempts"), failed, reason)
-    reason = pc.if_else(pc.equal(code, "invalid_user"), "unknown_user", reason)
-    reason = pc.if_else(pc.is_in(code, value_set=pa.array(["preauth_close", "pam_error"])),
-                        pc.if_else(invalid, "unknown_user", none), reason)
+    password_like = pc.is_in(method, value_set=_PASSWORD_LIKE).to_numpy(zero_copy_only=False)
+    failed = np.where(invalid, _UNKNOWN_USER, np.where(password_like, _BAD_PASSWORD, _OTHER))
+    reason = np.full(len(code), -1, dtype=np.int64)
+    for name in ("failed", "pam_failure", "max_auth_attempts"):
+        reason = np.where(code == _CODE_INDEX[name], failed, reason)
+    reason = np.where(code == _CODE_INDEX["invalid_user"], _UNKNOWN_USER, reason)
+    for name in ("preauth_close", "pam_error"):
+        reason = np.where(code == _CODE_INDEX[name], np.where(invalid, _UNKNOWN_USER, -1), reason)
     # Plain successes carry no reason.
-    return pc.if_else(pc.equal(outcome, "success"), none, reason)
+    reason = np.where(outcome == _OUTCOME_NAMES.index("success"), -1, reason)
+    return _REASON_NAMES.take(pa.array(reason, mask=reason < 0))
+
+
+def _lower(a: pa.Array) -> pa.Array:
+    """``utf8_lower``; the much cheaper ASCII kernel when every byte is ASCII (same result there)."""
+    data = a.buffers()[2]
+    if data is not None and a.offset == 0 and len(a) and not a.null_count:
+        raw = np.frombuffer(data, dtype=np.uint8)
+        offsets = np.frombuffer(a.buffers()[1], dtype=np.int32, count=len(a) + 1)
+        if not (raw[offsets[0] : offsets[-1]] >= 0x80).any():
+            return pc.ascii_lower(a)
+    return pc.utf8_lower(a)
 
 
 def _strip_mapped(ip: pa.Array) -> pa.Array:
+    mapped = pc.starts_with(ip, "::ffff:")
+    if not pc.any(mapped).as_py():
+        return ip
     return pc.replace_substring_regex(ip, r"^::ffff:(\d+\.\d+\.\d+\.\d+)$", r"\1")
 
 
 def _empty_to_null(a: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(a, ""), pa.scalar(None, a.type), a)
+    """"" becomes null."""
+    if not pa.types.is_string(a.type) or a.null_count:
+        return pc.if_else(pc.equal(a, ""), pa.scalar(None, a.type), a)
+    bufs = a.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=a.offset + len(a) + 1)[a.offset :]
+    valid = np.diff(offsets) > 0
+    if valid.all():
+        return a
+    # The same offsets and bytes under a validity bitmap: the strings are not copied.
+    bits = np.concatenate([np.zeros(a.offset, dtype=bool), valid])
+    bitmap = pa.py_buffer(np.packbits(bits, bitorder="little"))
+    return pa.Array.from_buffers(a.type, len(a), [bitmap, bufs[1], bufs[2]], offset=a.offset)
+
+
+_SSHD_SET = pa.array(_SSHD_APPS)
+_PASSWORD_LIKE = pa.array(["password", "keyboard-interactive/pam", ""])
+_CODE_NAMES = pa.array([k.name for k in _KINDS])
+_CODE_INDEX = {k.name: i for i, k in enumerate(_KINDS)}
+_OUTCOME_NAMES = ["success", "failure", "unknown"]
+_OUTCOME_NAMES_ARRAY = pa.array(_OUTCOME_NAMES)
+_FAILURE, _UNKNOWN = _OUTCOME_NAMES.index("failure"), _OUTCOME_NAMES.index("unknown")
+_REASON_NAMES = pa.array(["unknown_user", "bad_password", "other"])
+_UNKNOWN_USER, _BAD_PASSWORD, _OTHER = 0, 1, 2

@@ -237,3 +237,20 @@ def test_first_record_offsets_line_numbers() -> None:
     line = H + "Failed password for root from 203.0.113.5 port 1 ssh2\n"
     (batch,) = [b for _, b in sshd.read(io.BytesIO((line * 2).encode()), ctx)]
     assert batch.column("ref_record").to_pylist() == [101, 102]
+
+
+def test_rfc3164_and_iso_events_in_one_block() -> None:
+    data = (
+        H + "Failed password for root from 203.0.113.5 port 1 ssh2\n"
+        "2026-03-03T04:05:07Z srv02 sshd[9]: Failed password for root from 203.0.113.5 port 1 ssh2\n"
+    ).encode()
+    rows, stats = read_bytes(sshd, data, options=ReadOptions(year=2026))
+    assert stats.events == 2 and not stats.damage
+    assert [r["time"] for r in rows["auth"]] == [
+        dt.datetime(2026, 3, 3, 4, 5, 6, tzinfo=dt.UTC), dt.datetime(2026, 3, 3, 4, 5, 7, tzinfo=dt.UTC)]
+
+
+def test_verdict_without_user_after_invalid_user_goes_to_the_regex() -> None:
+    rows, stats = read_bytes(sshd, (H + "Failed password for invalid user from 203.0.113.5 port 22 ssh2\n").encode())
+    assert stats.events == 1
+    assert (rows["auth"][0]["user"], rows["auth"][0]["reason"]) == ("invalid user", "bad_password")
