@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
 
-from shoreup.findings import Ref
+from shoreup.findings import Finding, Ref
+
+_Detect = Callable[[Any, Any], list[Finding]]
+#: Per detector: the connection (held, so it is never mistaken for another), the state of its auth
+#: table, the parameters, and the findings — the last run of each attack detector.
+_MEMO: dict[str, tuple[object, tuple[object, ...], object, list[Finding]]] = {}
+
+
+def remembered(detect: _Detect) -> _Detect:
+    """Remember an attack detector's last findings, so that the follow-up detectors (compromise,
+    MFA gap) reuse them instead of running it again over the same data."""
+    name = f"{detect.__module__}.{detect.__qualname__}"
+
+    @functools.wraps(detect)
+    def wrapper(con: Any, params: Any) -> list[Finding]:
+        row = con.execute("SELECT count(*), min(time), max(time) FROM auth").fetchone()
+        version = tuple(row) if row else ()
+        hit = _MEMO.get(name)
+        if hit is not None and hit[0] is con and hit[1] == version and hit[2] == params:
+            return list(hit[3])
+        found = detect(con, params)
+        _MEMO[name] = (con, version, copy.deepcopy(params), list(found))
+        return found
+
+    return wrapper
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -28,20 +28,13 @@ class Campaign:
     nets: set[str] = field(default_factory=set)
 
 
-#: The campaigns last found, the connection they were found on (held, so it is never mistaken for
-#: another) and the state of its auth table: compromise and mfa_gap follow the same campaigns up.
-_LAST: list[tuple[object, tuple[object, ...], list[Campaign]]] = []
-
-
 def campaigns(con: duckdb.DuckDBPyConnection) -> list[Campaign]:
-    """Every attack finding of the input with default parameters, most specific first."""
-    row = con.execute("SELECT count(*), min(time), max(time) FROM auth").fetchone()
-    version = tuple(row) if row else ()
-    if _LAST and _LAST[0][0] is con and _LAST[0][1] == version:
-        return _LAST[0][2]
-    found = _find(con)
-    _LAST[:] = [(con, version, found)]
-    return found
+    """Every attack finding of the input with default parameters, most specific first.
+
+    The attack detectors remember their last run (``remembered``): after a hunt ran them, this costs
+    no second search.
+    """
+    return _find(con)
 
 
 def _find(con: duckdb.DuckDBPyConnection) -> list[Campaign]:

@@ -8,6 +8,7 @@ that bound a frame are formatted in (they come from typed ``Params`` fields, nev
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
@@ -33,9 +34,16 @@ SUCCESS_PAIRS = """
 """
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def net16(ip: str | None) -> str | None:
     """The /16 (IPv4) or /48 (IPv6) network of an address; None when it is not an address."""
     if not ip:
+        return None
+    a, dot, _ = ip.partition(".")
+    if dot and a.isdigit():  # the common case, without ipaddress's cost: "a.b.c.d" → "a.b.0.0/16"
+        parts = ip.split(".")
+        if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 and (p == "0" or p[0] != "0") for p in parts):
+            return f"{int(parts[0])}.{int(parts[1])}.0.0/16"
         return None
     try:
         addr = ipaddress.ip_address(ip)

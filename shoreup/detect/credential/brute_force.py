@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from shoreup.detect.credential import refs, rows, utc
+from shoreup.detect.credential import refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, span_text
 from shoreup.findings import Finding, iso
 
@@ -145,6 +145,7 @@ WHERE {PASSWORD_OK} AND user = $user AND time >= $start AND time <= $end + INTER
 """
 
 
+@remembered
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per account and run of failures that crossed a threshold."""
     found: list[Finding] = []

@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from shoreup.detect.credential import rows, utc
+from shoreup.detect.credential import remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, SUCCESS_PAIRS, net16, seconds, span_text, top_share
 from shoreup.findings import Finding, Ref, iso
 
@@ -167,6 +167,7 @@ def _background(events: list[dict[str, Any]], key: str, unknown: int, window: fl
     return outside * window / span
 
 
+@remembered
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per campaign: every attributed IP and account, with the signals that tied them."""
     streams: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from shoreup.detect.credential import refs, rows, utc
+from shoreup.detect.credential import refs, remembered, rows, utc
 from shoreup.detect.credential._shared import span_text
 from shoreup.findings import Finding, iso
 
@@ -93,6 +93,7 @@ ORDER BY time
 """
 
 
+@remembered
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per account and episode of refused prompts."""
     found: list[Finding] = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from shoreup.detect.credential import refs, rows, utc
+from shoreup.detect.credential import refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, SUCCESS_PAIRS, span_text
 from shoreup.findings import Finding, iso
 
@@ -125,6 +125,7 @@ WHERE {PASSWORD_OK} AND src_ip = $ip AND time >= $start AND time <= $end + INTER
 """
 
 
+@remembered
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per source and session of spraying."""
     found: list[Finding] = []
