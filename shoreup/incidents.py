@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import re
@@ -159,6 +160,10 @@ _NON_ROUTABLE = tuple(
         "0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8", "::/128",
     )
 )  # fmt: skip
+#: The IPv4 ones as integer ranges: checking an address against them is the hot path of a blocklist.
+_NON_ROUTABLE_V4 = tuple(
+    (int(n.network_address), int(n.broadcast_address)) for n in _NON_ROUTABLE if n.version == 4
+)
 
 
 def _techniques(f: Finding) -> list[str]:
@@ -594,6 +599,7 @@ def _earliest_auth(con: duckdb.DuckDBPyConnection | None) -> dt.datetime | None:
 # Networks
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _routable(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address if a perimeter block can mean anything for it (not private, loopback, link-local)."""
     try:
@@ -602,7 +608,11 @@ def _routable(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
-    if any(addr.version == n.version and addr in n for n in _NON_ROUTABLE):
+    if isinstance(addr, ipaddress.IPv4Address):
+        n = int(addr)
+        if any(lo <= n <= hi for lo, hi in _NON_ROUTABLE_V4):
+            return None
+    elif any(addr in net for net in _NON_ROUTABLE if net.version == 6):
         return None
     return addr
 
@@ -613,25 +623,33 @@ def hostile_networks(items: Iterable[str]) -> list[str]:
     ``ipaddress.collapse_addresses`` merges only complete, aligned ranges, so no address outside
     the hostile set is ever blocked. Private and loopback addresses are left out (isolate those hosts).
     """
-    v4: list[ipaddress.IPv4Network] = []
-    v6: list[ipaddress.IPv6Network] = []
-    for item in items:
+    return list(_hostile_networks(frozenset(items)))
+
+
+@functools.lru_cache(maxsize=64)
+def _hostile_networks(items: frozenset[str]) -> tuple[str, ...]:
+    v4: list[ipaddress.IPv4Network | ipaddress.IPv4Address] = []
+    v6: list[ipaddress.IPv6Network | ipaddress.IPv6Address] = []
+    for item in sorted(items):
+        if "/" not in item:  # a single address: the common case, kept cheap
+            addr = _routable(item)
+            if addr is not None:
+                (v4 if isinstance(addr, ipaddress.IPv4Address) else v6).append(addr)  # type: ignore[arg-type]
+            continue
         try:
             net = ipaddress.ip_network(item, strict=False)
         except ValueError:
             continue
         if net.num_addresses == 1:
-            addr = _routable(str(net.network_address))
-            if addr is None:
-                continue
-            net = ipaddress.ip_network(addr)
-        if net.num_addresses > 1 and any(net.version == n.version and net.subnet_of(n) for n in _NON_ROUTABLE):  # type: ignore[arg-type]
+            single = _routable(str(net.network_address))
+            if single is not None:
+                (v4 if isinstance(single, ipaddress.IPv4Address) else v6).append(single)  # type: ignore[arg-type]
+            continue
+        if any(net.version == n.version and net.subnet_of(n) for n in _NON_ROUTABLE):  # type: ignore[arg-type]
             continue
         (v4 if isinstance(net, ipaddress.IPv4Network) else v6).append(net)  # type: ignore[arg-type]
-    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = [
-        *ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)
-    ]
-    return [n.with_prefixlen if n.num_addresses > 1 else str(n.network_address) for n in nets]
+    nets: list[Any] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]  # type: ignore[type-var]
+    return tuple(n.with_prefixlen if n.num_addresses > 1 else str(n.network_address) for n in nets)
 
 
 # ---------------------------------------------------------------------------------------------------
