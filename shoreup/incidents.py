@@ -628,10 +628,20 @@ def hostile_networks(items: Iterable[str]) -> list[str]:
 
 @functools.lru_cache(maxsize=64)
 def _hostile_networks(items: frozenset[str]) -> tuple[str, ...]:
-    v4: list[ipaddress.IPv4Network | ipaddress.IPv4Address] = []
+    v4_ints: list[int] = []
+    others: list[str] = []
+    for item in items:
+        n = _dotted_quad(item)
+        if n is None:
+            others.append(item)
+        elif not any(lo <= n <= hi for lo, hi in _NON_ROUTABLE_V4):
+            v4_ints.append(n)
+    if not others:  # only IPv4 addresses: collapse them as integers
+        return tuple(_v4_blocks(sorted(set(v4_ints))))
+    v4: list[ipaddress.IPv4Network | ipaddress.IPv4Address] = [ipaddress.IPv4Address(n) for n in v4_ints]
     v6: list[ipaddress.IPv6Network | ipaddress.IPv6Address] = []
-    for item in sorted(items):
-        if "/" not in item:  # a single address: the common case, kept cheap
+    for item in sorted(others):
+        if "/" not in item:
             addr = _routable(item)
             if addr is not None:
                 (v4 if isinstance(addr, ipaddress.IPv4Address) else v6).append(addr)  # type: ignore[arg-type]
@@ -650,6 +660,42 @@ def _hostile_networks(items: frozenset[str]) -> tuple[str, ...]:
         (v4 if isinstance(net, ipaddress.IPv4Network) else v6).append(net)  # type: ignore[arg-type]
     nets: list[Any] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]  # type: ignore[type-var]
     return tuple(n.with_prefixlen if n.num_addresses > 1 else str(n.network_address) for n in nets)
+
+
+def _dotted_quad(s: str) -> int | None:
+    """An IPv4 address written as a.b.c.d (no leading zeros), as an integer; None otherwise."""
+    parts = s.split(".")
+    if len(parts) != 4:
+        return None
+    n = 0
+    for p in parts:
+        if not p.isdigit() or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
+            return None
+        v = int(p)
+        if v > 255:
+            return None
+        n = n << 8 | v
+    return n
+
+
+def _v4_blocks(ints: list[int]) -> list[str]:
+    """Sorted distinct IPv4 addresses as the fewest aligned blocks that hold only them."""
+    out: list[str] = []
+    i = 0
+    while i < len(ints):
+        j = i
+        while j + 1 < len(ints) and ints[j + 1] == ints[j] + 1:
+            j += 1
+        start, end = ints[i], ints[j]
+        while start <= end:
+            size = start & -start if start else 1 << 32
+            while size > end - start + 1:
+                size >>= 1
+            addr = str(ipaddress.IPv4Address(start))
+            out.append(addr if size == 1 else f"{addr}/{33 - size.bit_length()}")
+            start += size
+        i = j + 1
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -196,3 +196,20 @@ def test_upstream_within_lookback_or_named_by_the_compromise() -> None:
     account = next(i for i in a.incidents if i.kind == "account")
     assert account.finding_ids == [guessed.id, comp.id]
     assert [i.kind for i in a.incidents if old.id in i.finding_ids] == ["campaign"]
+
+
+def test_integer_collapse_equals_ipaddress_collapse() -> None:
+    import ipaddress
+    import random
+
+    from shoreup.incidents import _v4_blocks
+
+    rng = random.Random(7)
+    for _ in range(200):
+        base = rng.randrange(1 << 32)
+        ints = sorted({(base + rng.randrange(600)) % (1 << 32) for _ in range(rng.randrange(1, 400))})
+        ref = [
+            n.with_prefixlen if n.num_addresses > 1 else str(n.network_address)
+            for n in ipaddress.collapse_addresses([ipaddress.IPv4Address(i) for i in ints])
+        ]
+        assert _v4_blocks(ints) == ref
