@@ -58,7 +58,7 @@ def top_share(values: Iterable[Any]) -> tuple[Any, int]:
     counts = Counter(v for v in values if v not in (None, ""))
     if not counts:
         return None, 0
-    value, n = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
+    value, n = min(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     return value, n
 
 

@@ -285,13 +285,16 @@ def _finding(
     own = rows(con, _TENANT_FEATURES, {"n": params.min_egress_users})
     own_uas = {r["v"] for r in own if r["k"] == "ua"}
     own_asns = {int(r["v"]) for r in own if r["k"] == "asn"}
-    ua, ua_ips = top_share(v for v in _ip_value(fleet, "user_agent") if v not in own_uas)
-    asn, asn_ips = top_share(v for v in _ip_value(fleet, "asn") if v not in own_asns)
-    net, net_ips = top_share(net16(ip) for ip in new_ips)
+    ip_uas = [v for v in _ip_value(fleet, "user_agent") if v not in own_uas]
+    ip_asns = [v for v in _ip_value(fleet, "asn") if v not in own_asns]
+    ip_nets = [net16(ip) for ip in new_ips]
+    ua, ua_ips = top_share(ip_uas)
+    asn, asn_ips = top_share(ip_asns)
+    net, net_ips = top_share(ip_nets)
     floor = max(3, len(new_ips) // 20)  # a feature of at least 5 % of the fleet (and 3 IPs) marks it
-    fleet_uas = _shared((v for v in _ip_value(fleet, "user_agent") if v not in own_uas), floor)
-    fleet_asns = _shared((v for v in _ip_value(fleet, "asn") if v not in own_asns), floor)
-    fleet_nets = _shared((net16(ip) for ip in new_ips), floor)
+    fleet_uas = _shared(ip_uas, floor)
+    fleet_asns = _shared(ip_asns, floor)
+    fleet_nets = _shared(ip_nets, floor)
     per_ip = sorted(len(v) for v in by_ip.values())
     per_user = sorted(k for u, k in by_user.items() if u != "(no name)") or [0]
     unknown_share = (len(unknown) + nameless) / max(1, len(users) + nameless)
@@ -372,4 +375,4 @@ def _shared(values: Iterable[Any], floor: int) -> list[Any]:
 
 def _ip_value(by_ip: dict[str, list[dict[str, Any]]], column: str) -> list[Any]:
     """Each IP's most common value of a column (one vote per IP)."""
-    return [top_share(e[column] for e in evs)[0] for evs in by_ip.values()]
+    return [evs[0][column] if len(evs) == 1 else top_share(e[column] for e in evs)[0] for evs in by_ip.values()]
