@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 from collections.abc import Iterator
 from typing import IO, Any, Final
 
@@ -275,6 +276,28 @@ def _record_blocks(lines: Iterator[bytes], events: WindowsEvents, ctx: ReadConte
     finish()
 
 
+def _concatenated(data: bytes, events: WindowsEvents, ctx: ReadContext) -> Iterator[Batch]:
+    """JSON objects one after the other, each possibly over many lines."""
+    text = data.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    pos, number = 0, 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(text):
+            break
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            ctx.skip("malformed_json")
+            ctx.damage(f"not valid JSON after {number} record(s): {exc.msg}", f"char {exc.pos}")
+            return
+        number += 1
+        _add(events, obj, number, ctx)
+        if events.batch_full():
+            yield from events.ready()
+
+
 def _document(data: bytes, events: WindowsEvents, ctx: ReadContext) -> Iterator[Batch]:
     """A whole JSON document: an array of events, ``{"events": [...]}`` or one event."""
     try:
@@ -283,6 +306,10 @@ def _document(data: bytes, events: WindowsEvents, ctx: ReadContext) -> Iterator[
         if _first_line_complete(data):
             # NDJSON whose first line was longer than the look-ahead
             yield from _ndjson(iter(data.splitlines(keepends=True)), events, ctx)
+            return
+        if data.lstrip()[:1] == b"{" and "after document" in str(exc):
+            # Pretty-printed objects back to back (evtx_dump -o json without Record headers).
+            yield from _concatenated(data, events, ctx)
             return
         ctx.damage(f"not valid JSON: {exc}", f"char {exc.pos}")
         return

@@ -200,3 +200,24 @@ def test_odd_shapes_never_crash(line: bytes) -> None:
 )
 def test_sniff(head: bytes, expected: bool) -> None:
     assert winjson.sniff(head, "input") is expected
+
+
+def test_pretty_objects_back_to_back() -> None:
+    """evtx_dump -o json without Record headers (as in SigmaHQ's regression data)."""
+    objs = []
+    for line in (SAMPLES / "security.evtx_dump.jsonl").read_bytes().splitlines():
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # the fixture's deliberately malformed line
+        if isinstance(obj, dict) and "Event" in obj:
+            objs.append(obj)
+    data = b"".join(orjson.dumps(o, option=orjson.OPT_INDENT_2) + b"\n" for o in objs)
+    _, line_by_line = read_bytes(winjson, b"\n".join(orjson.dumps(o) for o in objs) + b"\n", "ndjson.json")
+    rows, stats = read_bytes(winjson, data, "back_to_back.json")
+    assert stats.records_read == len(objs) and not stats.damage and stats.events > len(objs) // 2
+    assert (stats.events, stats.skipped) == (line_by_line.events, line_by_line.skipped)
+    assert len(rows["raw"]) == stats.events
+    _, stats_broken = read_bytes(winjson, data + b"{ broken", "broken.json")
+    assert stats_broken.events == stats.events and stats_broken.skipped["malformed_json"] == 1
+    assert stats_broken.damage and "after" in stats_broken.damage[0].message
