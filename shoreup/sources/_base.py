@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from shoreup.schema import TABLES
@@ -169,52 +170,61 @@ CHUNK_BYTES = 4 << 20
 MAX_LINE_BYTES = 1 << 20
 
 
-def iter_line_chunks(
+def iter_line_runs(
     stream: IO[bytes], ctx: ReadContext, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_BYTES
-) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(number of the first line, lines)`` for a text stream, in bounded memory.
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(number of the first line, run)``: runs of complete lines, in bounded memory.
 
-    Lines longer than ``max_line`` are skipped and counted (``line_too_long``); bytes that are not
-    UTF-8 are replaced (the first such line is named in a warning); a stream that breaks off
-    (truncated archive) is reported as damage at the line it reached, and what came before is kept.
+    A run is valid UTF-8 with ``\n`` line ends (CRLF folded) and no final newline. Lines longer than
+    ``max_line`` are skipped and counted (``line_too_long``); bytes that are not UTF-8 are replaced
+    (the first such line is named in a warning); a stream that breaks off (truncated archive) is
+    reported as damage at the line it reached, and what came before is kept.
     """
     line_no = ctx.first_record
     warned_utf8 = False
 
-    def decode(run: bytes, first: int) -> str:
+    def clean(run: bytes, first: int) -> bytes:
         nonlocal warned_utf8
         if b"\r" in run:  # CRLF line ends (logs copied through Windows)
             run = run.replace(b"\r\n", b"\n")
         try:
-            return run.decode("utf-8")
+            run.decode("utf-8")
         except UnicodeDecodeError as e:
             if not warned_utf8:
                 warned_utf8 = True
                 line = first + run.count(b"\n", 0, e.start)
                 ctx.warn("bytes that are not UTF-8 were replaced (first here)", f"line {line}")
-            return run.decode("utf-8", "replace")
+            run = run.decode("utf-8", "replace").encode("utf-8")
+        return run
 
-    def lines_of(complete: bytes) -> Iterator[tuple[int, list[str]]]:
+    def lines_of(complete: bytes) -> Iterator[tuple[int, bytes]]:
         nonlocal line_no
         first = line_no
-        parts = complete.split(b"\n")
-        if len(complete) <= max_line or max(map(len, parts)) <= max_line:
-            line_no = first + len(parts)
-            yield first, decode(complete, first).split("\n")
+        if len(complete) <= max_line:
+            longest, n_parts = len(complete), complete.count(b"\n") + 1
+        else:
+            nl = np.flatnonzero(np.frombuffer(complete, dtype=np.uint8) == 10)
+            n_parts = len(nl) + 1
+            longest = int((np.diff(np.concatenate([[-1], nl, [len(complete)]])) - 1).max())
+        if longest <= max_line:
+            line_no = first + n_parts
+            yield first, clean(complete, first)
             return
+        # Rare: an over-long line inside a block. Yield the runs around it, skip it.
+        parts = complete.split(b"\n")
         run: list[bytes] = []
         run_first = first
         for i, part in enumerate(parts):
             if len(part) > max_line:
                 if run:
-                    yield run_first, decode(b"\n".join(run), run_first).split("\n")
+                    yield run_first, clean(b"\n".join(run), run_first)
                     run = []
                 too_long(first + i)
                 run_first = first + i + 1
             else:
                 run.append(part)
         if run:
-            yield run_first, decode(b"\n".join(run), run_first).split("\n")
+            yield run_first, clean(b"\n".join(run), run_first)
         line_no = first + len(parts)
 
     def too_long(line: int) -> None:
@@ -225,11 +235,8 @@ def iter_line_chunks(
     dropping = False  # inside an over-long line, discarding up to its newline
     while True:
         block, broke = read_block(stream, chunk_bytes)
-        if broke is not None and block:
-            # Keep what came before the break: process it now, report the break next round.
-            pending_break = broke
-        else:
-            pending_break = None
+        # When the stream breaks off after some bytes, keep those: process them, then report.
+        pending_break = broke if broke is not None and block else None
         if not block:
             if pending and not dropping:
                 if broke is None:
@@ -262,6 +269,14 @@ def iter_line_chunks(
                 line_no += 1
             ctx.damage(f"input breaks off ({pending_break}); the lines before were read", f"line {line_no}")
             return
+
+
+def iter_line_chunks(
+    stream: IO[bytes], ctx: ReadContext, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(number of the first line, lines)`` as Python strings; see :func:`iter_line_runs`."""
+    for first, run in iter_line_runs(stream, ctx, chunk_bytes, max_line):
+        yield first, run.decode("utf-8").split("\n")
 
 
 def read_block(stream: IO[bytes], size: int) -> tuple[bytes, Exception | None]:
