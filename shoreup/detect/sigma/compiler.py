@@ -22,7 +22,6 @@ import duckdb
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
-    ConditionItem,
     ConditionNOT,
     ConditionOR,
     ConditionValueExpression,
@@ -114,8 +113,6 @@ class Compiler:
             return self.keyword(node.value)
         if node is None:
             raise RuleError("empty condition")
-        if isinstance(node, ConditionItem):
-            raise RuleError(f"unsupported condition element {type(node).__name__}")
         raise RuleError(f"unsupported condition element {type(node).__name__}")
 
     # -- field = value -----------------------------------------------------------------------

@@ -29,7 +29,6 @@ import pyarrow.compute as pc
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
-    ConditionItem,
     ConditionNOT,
     ConditionOR,
     ConditionValueExpression,
@@ -146,8 +145,6 @@ class Planner:
             return self.keyword(node.value)
         if node is None:
             raise RuleError("empty condition")
-        if isinstance(node, ConditionItem):
-            raise RuleError(f"unsupported condition element {type(node).__name__}")
         raise RuleError(f"unsupported condition element {type(node).__name__}")
 
     def field_value(self, name: str, value: Any) -> Node:
