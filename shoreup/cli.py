@@ -447,6 +447,15 @@ def rules_check(
 
 
 @app.command()
+def formats() -> None:
+    """List the input formats shoreup reads (the names --format takes), in sniffing order."""
+    from shoreup import sources
+
+    for name in sources.names():
+        typer.echo(f"{name:12s} {sources.describe(name)}")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(f"shoreup {__version__}")

@@ -85,3 +85,13 @@ def test_demo_runs_and_exits_zero(tmp_path: Path) -> None:
         out.split()
     )
     assert out.rstrip().endswith(str(tmp_path / "r.html")) and (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_formats_lists_every_reader_with_its_help_line() -> None:
+    from shoreup import sources
+
+    res = run("formats")
+    assert res.returncode == 0
+    lines = res.stdout.decode().splitlines()
+    assert [ln.split()[0] for ln in lines] == sources.names()
+    assert all(len(ln.split(None, 1)) == 2 for ln in lines)
