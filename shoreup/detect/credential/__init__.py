@@ -9,8 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from shoreup.findings import Finding, Ref
+from shoreup.findings import MAX_EVIDENCE, Finding, Ref
 
 _Detect = Callable[[Any, Any], list[Finding]]
 #: Per detector: the connection (held, so it is never mistaken for another), the state of its auth
@@ -42,6 +45,39 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None
     cur = con.execute(sql, params or {})
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def arrow(con: Any, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+    """A statement's whole result as an Arrow table, in its order, on either engine.
+
+    DuckDB's relation API, not the DB-API result: this DuckDB build's Arrow export of a DB-API result
+    does not keep the rows in ``ORDER BY`` order (its vectors come back as the threads finish). On a
+    cursor of its own, so that a result the caller left open on ``con`` is no obstacle."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        table: pa.Table = con.cursor().sql(sql, params=params or None).to_arrow_table()
+        return table
+    out: pa.Table = con.execute(sql, params or {}).arrow  # Spark's cursor holds its Arrow table
+    return out
+
+
+def evidence_refs(table: pa.Table, idx: np.ndarray) -> tuple[list[Ref], int]:
+    """The first ``MAX_EVIDENCE`` distinct refs (in file, record order) of some rows, and how many there are.
+
+    What :class:`Finding` keeps of a long evidence list, without a Python object per row."""
+    take = pa.array(np.asarray(idx, dtype=np.int64))
+    enc = pc.dictionary_encode(table.column("ref_file").take(take).combine_chunks())
+    names = enc.dictionary.to_pylist()
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    files = rank[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    records = np.asarray(table.column("ref_record").take(take).to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.lexsort((records, files))
+    files, records = files[order], records[order]
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = (files[1:] != files[:-1]) | (records[1:] != records[:-1])
+    first = np.flatnonzero(keep)[:MAX_EVIDENCE]
+    byname = {int(r): n for n, r in zip(names, rank, strict=True)}
+    return [Ref(byname[int(files[i])], int(records[i])) for i in first], int(keep.sum())
 
 
 def refs(files: list[str] | None, records: list[int] | None) -> list[Ref]:

@@ -32,16 +32,20 @@ IPs new to the tenant, and the user agent, ASN and /16 shared by the most IPs.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+import itertools
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from shoreup.detect.credential import remembered, rows, utc
+from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, SUCCESS_PAIRS, net16, seconds, span_text, top_share
-from shoreup.findings import Finding, Ref, iso
+from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
 NAME = "distributed_spray"
 TECHNIQUE = "T1110.003"
@@ -93,8 +97,7 @@ class Params:
 
 
 def _sql(p: Params) -> str:
-    fresh, window = float(p.fresh_hours) * 3600, float(p.window_hours) * 3600
-    fast = float(p.fast_window_minutes) * 60
+    fresh = float(p.fresh_hours) * 3600
     return f"""
 WITH ok AS ({SUCCESS_PAIRS}),
 egress AS (
@@ -128,13 +131,7 @@ f AS (
                    THEN 1 ELSE 0 END AS fresh
     FROM c LEFT JOIN solo ON c.src_ip = solo.s_ip WHERE solo.s_ip IS NULL
 )
-SELECT *,
-    sum(CASE WHEN fresh = 1 AND unknown = 0 THEN 1 ELSE 0 END)
-        OVER (PARTITION BY source_format ORDER BY ts RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) AS fresh_known,
-    sum(CASE WHEN fresh = 1 AND unknown = 1 THEN 1 ELSE 0 END)
-        OVER (PARTITION BY source_format ORDER BY ts RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) AS fresh_unknown,
-    sum(fresh) OVER (PARTITION BY source_format ORDER BY ts RANGE BETWEEN {fast} PRECEDING AND CURRENT ROW) AS fresh_fast
-FROM f
+SELECT * FROM f
 ORDER BY source_format, ts, ref_file, ref_record
 """
 
@@ -153,98 +150,154 @@ GROUP BY asn HAVING count(DISTINCT user) >= $n
 """
 
 
-def _background(events: list[dict[str, Any]], key: str, unknown: int, window: float) -> float:
+@remembered
+def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
+    """One finding per campaign: every attributed IP and account, with the signals that tied them."""
+    table = arrow(con, _sql(params))
+    found: list[Finding] = []
+    if not table.num_rows:
+        return found
+    formats = table.column("source_format").to_pylist()
+    bounds = [0] + [i for i in range(1, len(formats)) if formats[i] != formats[i - 1]] + [len(formats)]
+    for lo, hi in itertools.pairwise(bounds):  # the rows come ordered by format
+        events = _Events(table.slice(lo, hi - lo), float(params.window_hours) * 3600,
+                         float(params.fast_window_minutes) * 60)
+        found.extend(_campaigns(con, params, str(formats[lo]), events))
+    return found
+
+
+class _Events:
+    """One format's candidate failures as columns (in time order); strings as dictionary codes.
+
+    With, for each, the fresh targets in the ``window`` (and the ``fast`` window) up to it: existing
+    accounts (``fresh_known``), non-existent names (``fresh_unknown``) and both (``fresh_fast``)."""
+
+    def __init__(self, t: pa.Table, window: float, fast: float) -> None:
+        self.table = t
+        self.n = t.num_rows
+        self.ts = _floats(t, "ts")
+        self.fresh = _floats(t, "fresh") == 1
+        self.unknown = _floats(t, "unknown") == 1
+        self.fresh_known = _sliding(self.ts, self.fresh & ~self.unknown, window)
+        self.fresh_unknown = _sliding(self.ts, self.fresh & self.unknown, window)
+        self.fresh_fast = _sliding(self.ts, self.fresh, fast)
+        self.user, self.users = _codes(t, "user")
+        self.ip, self.ips = _codes(t, "src_ip")
+        # Truthy names (neither null nor empty): what the attribution counts as an account.
+        self.named = np.zeros(len(self.users) + 1, dtype=bool)
+        self.named[:-1] = [bool(u) for u in self.users]
+        self.user_named = self.named[self.user]  # code -1 reads the last slot: False
+
+    def value(self, column: str, i: int) -> Any:
+        return self.table.column(column)[int(i)].as_py()
+
+
+def _sliding(ts: np.ndarray, hit: np.ndarray, window: float) -> np.ndarray:
+    """For each row, the hits among rows with ``ts - window <= t <= ts`` (times sorted): SQL's
+    ``sum(hit) OVER (ORDER BY ts RANGE BETWEEN window PRECEDING AND CURRENT ROW)``, peers included."""
+    total = np.concatenate(([0], np.cumsum(hit, dtype=np.int64)))
+    upper = np.searchsorted(ts, ts, side="right")
+    lower = np.searchsorted(ts, ts - window, side="left")
+    return (total[upper] - total[lower]).astype(np.float64)
+
+
+def _floats(t: pa.Table, column: str) -> np.ndarray:
+    return np.asarray(pc.cast(t.column(column), pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _codes(t: pa.Table, column: str) -> tuple[np.ndarray, list[Any]]:
+    """Dictionary codes of a string column (-1 for null) and its distinct values."""
+    enc = pc.dictionary_encode(t.column(column).combine_chunks())
+    codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return codes, enc.dictionary.to_pylist()
+
+
+def _background(ev: _Events, key: np.ndarray, unknown: bool, window: float) -> float:
     """Fresh targets of one kind per window outside the busiest window: the tenant's own background."""
-    fresh = [e["ts"] for e in events if e["fresh"] == 1 and e["unknown"] == unknown]
-    if not fresh:
+    fresh = ev.ts[ev.fresh & (ev.unknown == unknown)]
+    if not len(fresh):
         return 0.0
-    peak = max(events, key=lambda e: e[key])
-    lo, hi = peak["ts"] - window, peak["ts"]
-    outside = sum(1 for t in fresh if not lo <= t <= hi)
-    span = events[-1]["ts"] - events[0]["ts"] - window
+    peak = float(ev.ts[int(np.argmax(key))])
+    lo, hi = peak - window, peak
+    outside = int(np.count_nonzero((fresh < lo) | (fresh > hi)))
+    span = float(ev.ts[-1]) - float(ev.ts[0]) - window
     if span <= window:  # too short an input to learn a background from what lies outside one window
         return 0.0
     return outside * window / span
 
 
-@remembered
-def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
-    """One finding per campaign: every attributed IP and account, with the signals that tied them."""
-    streams: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for e in rows(con, _sql(params)):
-        streams[e["source_format"]].append(e)
-    found: list[Finding] = []
-    for fmt in sorted(streams):
-        found.extend(_campaigns(con, params, fmt, streams[fmt]))
-    return found
-
-
-def _campaigns(
-    con: duckdb.DuckDBPyConnection, params: Params, fmt: str, events: list[dict[str, Any]]
-) -> list[Finding]:
+def _campaigns(con: duckdb.DuckDBPyConnection, params: Params, fmt: str, ev: _Events) -> list[Finding]:
     """The campaigns against one identity source (one format's events: the tenant as that source sees it)."""
     window = float(params.window_hours) * 3600
-    bg_known = _background(events, "fresh_known", 0, window)
-    bg_unknown = _background(events, "fresh_unknown", 1, window)
+    bg_known = _background(ev, ev.fresh_known, False, window)
+    bg_unknown = _background(ev, ev.fresh_unknown, True, window)
     thr_known = max(params.min_users, params.baseline_factor * bg_known)
     thr_unknown = max(params.min_unknown_users, params.baseline_factor * bg_unknown)
     fast_share = float(params.fast_window_minutes) * 60 / window
     thr_fast = max(params.min_fast_targets, params.baseline_factor * (bg_known + bg_unknown) * fast_share)
 
     # Hot windows: [ts - window, ts] for each event where a threshold is met; merge those that touch.
-    hot: list[list[float]] = []
-    for e in events:
-        if e["fresh_known"] >= thr_known or e["fresh_unknown"] >= thr_unknown or e["fresh_fast"] >= thr_fast:
-            lo = e["ts"] - window
-            if hot and lo <= hot[-1][1]:
-                hot[-1][1] = e["ts"]
-            else:
-                hot.append([lo, e["ts"], e["ts"]])
+    hot_ts = ev.ts[(ev.fresh_known >= thr_known) | (ev.fresh_unknown >= thr_unknown) | (ev.fresh_fast >= thr_fast)]
     found: list[Finding] = []
+    if not len(hot_ts):
+        return found
+    starts = np.flatnonzero(np.concatenate(([True], hot_ts[1:] - window > hot_ts[:-1])))
+    ends = [*(int(s) - 1 for s in starts[1:]), len(hot_ts) - 1]
     follow = float(params.follow_days) * 86400
-    fresh_ts = [e["ts"] for e in events if e["fresh"] == 1]
-    for n, (lo, hi, first_hot) in enumerate(hot):
+    fresh_ts = ev.ts[ev.fresh]
+    n_users, n_ips = len(ev.users), len(ev.ips)
+    for n, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        first_hot, hi = float(hot_ts[s]), float(hot_ts[e])
+        lo = first_hot - window
         # The campaign starts where its burst does, not a whole window of background earlier: walk back
         # from the first hot moment while fresh targets come at least at the pace the threshold implies.
-        before = [t for t in fresh_ts if lo <= t <= first_hot]
+        before = fresh_ts[(fresh_ts >= lo) & (fresh_ts <= first_hot)]
         pace = window / max(1.0, min(thr_known, thr_unknown))
-        k = len(before) - 1
-        while k > 0 and before[k] - before[k - 1] <= pace:
-            k -= 1
-        if before:
-            lo = before[k]
-        inside = [e for e in events if lo <= e["ts"] <= hi]
-        fresh_users = {e["user"] for e in inside if e["fresh"] == 1 and e["user"]}
+        if len(before):
+            gaps = np.flatnonzero(np.diff(before) > pace)
+            lo = float(before[gaps[-1] + 1] if len(gaps) else before[0])
+        inside = (ev.ts >= lo) & (ev.ts <= hi)
+        fresh_users = _present(ev.user[inside & ev.fresh & ev.user_named], n_users)
         # Its addresses: those that tried a fresh target; every try of theirs in the window is the campaign's
         # (an account tried before, by a typo or a scanner, is no less a target of this list).
-        fleet = {e["src_ip"] for e in inside if e["user"] in fresh_users}
-        targets = fresh_users | {e["user"] for e in inside if e["src_ip"] in fleet and e["user"]}
+        fleet = _present(ev.ip[inside & _member(ev.user, fresh_users)], n_ips)
+        targets = fresh_users | _present(ev.user[inside & _member(ev.ip, fleet) & ev.user_named], n_users)
         # Later rounds from new IPs against the campaign's accounts join it, chained by gaps < window.
-        members: list[dict[str, Any]] = []
-        last = hi
-        for e in events:
-            if e["ts"] < lo or e["ts"] > hi + follow:
-                continue
-            if e["user"] is None and e["ts"] <= hi:
-                members.append(e)  # a nameless attempt (web form) inside the hot window
-                continue
-            if e["user"] not in targets:
-                continue
-            if e["ts"] > hi and e["ts"] - last > window:
-                break
-            members.append(e)
-            last = max(last, e["ts"])
-        finding = _finding(con, params, fmt, members, n, thr_known, thr_unknown, first_hot, bg_known, bg_unknown)
+        span = (ev.ts >= lo) & (ev.ts <= hi + follow)
+        targeted = span & _member(ev.user, targets)
+        later = np.flatnonzero(targeted & (ev.ts > hi))
+        cut = ev.n
+        if len(later):
+            chain = np.diff(np.concatenate(([hi], ev.ts[later])))
+            broken = np.flatnonzero(chain > window)
+            if len(broken):
+                cut = int(later[broken[0]])
+        members = targeted | (span & (ev.user < 0) & (ev.ts <= hi))
+        members[cut:] = False
+        finding = _finding(con, params, fmt, ev, np.flatnonzero(members), n, thr_known, thr_unknown, first_hot,
+                           bg_known, bg_unknown)
         if finding is not None:
             found.append(finding)
     return found
+
+
+def _present(codes: np.ndarray, size: int) -> np.ndarray:
+    """A membership mask over a dictionary (size + 1 slots: the last is null's and stays False)."""
+    mask = np.zeros(size + 1, dtype=bool)
+    mask[codes[codes >= 0]] = True
+    return mask
+
+
+def _member(codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return mask[codes]  # code -1 reads the last slot
 
 
 def _finding(
     con: duckdb.DuckDBPyConnection,
     params: Params,
     fmt: str,
-    members: list[dict[str, Any]],
+    ev: _Events,
+    idx: np.ndarray,
     n: int,
     thr_known: float,
     thr_unknown: float,
@@ -254,40 +307,39 @@ def _finding(
 ) -> Finding | None:
     # A campaign keeps its tries per account under the lockout threshold: an address that hammers one
     # account (a brute force, a stale device) is no member of it.
-    per_pair: dict[tuple[str, str], int] = defaultdict(int)
-    for e in members:
-        if e["user"]:
-            per_pair[(e["src_ip"], e["user"])] += 1
-    hammer = {ip for (ip, _), k in per_pair.items() if k > params.max_tries_per_account}
-    members = [e for e in members if e["src_ip"] not in hammer]
-    if not members:
+    n_users = len(ev.users) + 1
+    named = idx[ev.user_named[idx]]
+    pairs, per_pair = np.unique(ev.ip[named] * n_users + ev.user[named], return_counts=True)
+    hammer = _present(np.unique(pairs[per_pair > params.max_tries_per_account] // n_users), len(ev.ips))
+    idx = idx[~hammer[ev.ip[idx]]]
+    if not len(idx):
         return None
-    by_ip: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    by_user: dict[str, int] = defaultdict(int)
-    for e in members:
-        by_ip[e["src_ip"]].append(e)
-        by_user[e["user"] or "(no name)"] += 1
-    if len(by_ip) < params.min_ips:
+    ip_codes, per_ip_counts = np.unique(ev.ip[idx], return_counts=True)
+    if len(ip_codes) < params.min_ips:
         return None
-    top_ip = max(len(v) for v in by_ip.values())
-    if top_ip > params.max_top_ip_share * len(members):  # one source carries it: a single-source spray
+    if int(per_ip_counts.max()) > params.max_top_ip_share * len(idx):  # one source carries it: single-source spray
         return None
-    start, end = members[0]["time"], members[-1]["time"]
+    start, end = ev.value("time", idx[0]), ev.value("time", idx[-1])
     tenant_ips = {r["src_ip"] for r in rows(con, _TENANT_IPS, {"before": start})}
-    ips = sorted(by_ip)
-    new_ips = [ip for ip in ips if ip not in tenant_ips]
-    fleet = {ip: by_ip[ip] for ip in new_ips}
-    users = sorted(u for u in by_user if u != "(no name)")
-    unknown = sorted({e["user"] for e in members if e["unknown"] == 1 and e["user"]})
-    nameless = by_user.get("(no name)", 0)
+    ip_names = [ev.ips[c] for c in ip_codes]
+    ips = sorted(ip_names)
+    new = np.array([ip not in tenant_ips for ip in ip_names], dtype=bool)
+    new_ips = sorted(ip for ip, is_new in zip(ip_names, new, strict=True) if is_new)
+    named = idx[ev.user_named[idx]]
+    user_codes, per_user_counts = np.unique(ev.user[named], return_counts=True)
+    users = sorted(u for u in (ev.users[c] for c in user_codes) if u != "(no name)")
+    unknown = sorted({ev.users[c] for c in np.unique(ev.user[named[ev.unknown[named]]])})
+    nameless = len(idx) - len(named) + int(sum(k for c, k in zip(user_codes, per_user_counts, strict=True)
+                                               if ev.users[c] == "(no name)"))
     # Infrastructure the campaign shares: among its IPs new to the tenant, and never the tenant's own
     # (a user agent or ASN that several of the tenant's people sign in with identifies nobody).
     own = rows(con, _TENANT_FEATURES, {"n": params.min_egress_users})
     own_uas = {r["v"] for r in own if r["k"] == "ua"}
     own_asns = {int(r["v"]) for r in own if r["k"] == "asn"}
-    ip_uas = [v for v in _ip_value(fleet, "user_agent") if v not in own_uas]
-    ip_asns = [v for v in _ip_value(fleet, "asn") if v not in own_asns]
-    ip_nets = [net16(ip) for ip in new_ips]
+    fleet_idx = idx[new[np.searchsorted(ip_codes, ev.ip[idx])]]
+    ip_uas = [v for v in _ip_value(ev, fleet_idx, "user_agent") if v not in own_uas]
+    ip_asns = [v for v in _ip_value(ev, fleet_idx, "asn") if v not in own_asns]
+    ip_nets = _nets(new_ips)
     ua, ua_ips = top_share(ip_uas)
     asn, asn_ips = top_share(ip_asns)
     net, net_ips = top_share(ip_nets)
@@ -295,8 +347,9 @@ def _finding(
     fleet_uas = _shared(ip_uas, floor)
     fleet_asns = _shared(ip_asns, floor)
     fleet_nets = _shared(ip_nets, floor)
-    per_ip = sorted(len(v) for v in by_ip.values())
-    per_user = sorted(k for u, k in by_user.items() if u != "(no name)") or [0]
+    per_ip = sorted(int(k) for k in per_ip_counts)
+    per_user = sorted(int(k) for c, k in zip(user_codes, per_user_counts, strict=True)
+                      if ev.users[c] != "(no name)") or [0]
     unknown_share = (len(unknown) + nameless) / max(1, len(users) + nameless)
     stuffing = unknown_share >= 0.5
     hours = max((end - start).total_seconds() / 3600, 1 / 3600)
@@ -305,7 +358,7 @@ def _finding(
     if nameless:
         tried.append(f"{nameless} logins without an account name")
     summary = (
-        f"{what}: {len(ips)} IPs tried {' and '.join(tried)} in {len(members)} attempts over "
+        f"{what}: {len(ips)} IPs tried {' and '.join(tried)} in {len(idx)} attempts over "
         f"{span_text(start, end)} in {fmt} sign-ins, a median {per_ip[len(per_ip) // 2]} tries per IP"
         + (f" and at most {per_user[-1]} per account" if users else "")
     )
@@ -318,10 +371,11 @@ def _finding(
         shared.append(f"{net_ips} IPs share {net}")
     if shared:
         summary += "; " + "; ".join(shared)
-    peak_known = max(e["fresh_known"] for e in members)
-    peak_unknown = max(e["fresh_unknown"] for e in members)
+    peak_known = float(ev.fresh_known[idx].max())
+    peak_unknown = float(ev.fresh_unknown[idx].max())
     strength = max(peak_known / thr_known, peak_unknown / thr_unknown)
-    evidence = [Ref(e["ref_file"], int(e["ref_record"])) for e in members]
+    hosts = pc.unique(ev.table.column("host").take(pa.array(idx))).to_pylist()
+    evidence, evidence_total = evidence_refs(ev.table, idx)
     return Finding(
         detector=NAME,
         technique="T1110.004" if stuffing else TECHNIQUE,
@@ -332,9 +386,9 @@ def _finding(
         end=utc(end),
         users=users,
         src_ips=ips,
-        hosts=sorted({e["host"] for e in members if e["host"]}),
+        hosts=sorted({h for h in hosts if h}),
         metrics={
-            "attempts": len(members),
+            "attempts": len(idx),
             "accounts": len(users),
             "unknown_accounts": len(unknown),
             "unknown_share": round(unknown_share, 3),
@@ -360,6 +414,7 @@ def _finding(
             "fleet_asns": fleet_asns,
             "fleet_net16s": fleet_nets,
             "detected_at": iso(dt.datetime.fromtimestamp(detected_ts, dt.UTC)),
+            **({"evidence_total": evidence_total} if evidence_total > MAX_EVIDENCE else {}),
         },
         evidence=evidence,
         summary=summary,
@@ -373,6 +428,35 @@ def _shared(values: Iterable[Any], floor: int) -> list[Any]:
     return [v for v, k in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))) if k >= floor][:20]
 
 
-def _ip_value(by_ip: dict[str, list[dict[str, Any]]], column: str) -> list[Any]:
-    """Each IP's most common value of a column (one vote per IP)."""
-    return [evs[0][column] if len(evs) == 1 else top_share(e[column] for e in evs)[0] for evs in by_ip.values()]
+def _ip_value(ev: _Events, idx: np.ndarray, column: str) -> list[Any]:
+    """Each IP's most common value of a column (one vote per IP; ties to the least as text); IPs without
+    a value give none."""
+    values = ev.table.column(column).take(pa.array(idx))
+    keep = pc.fill_null(pc.not_equal(pc.cast(values, pa.string()), ""), False)
+    enc = pc.dictionary_encode(values.filter(keep).combine_chunks())
+    names = enc.dictionary.to_pylist()
+    if not names:
+        return []
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[sorted(range(len(names)), key=lambda i: str(names[i]))] = np.arange(len(names))
+    ip = ev.ip[idx][np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
+    v = rank[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    pairs, counts = np.unique(ip * len(names) + v, return_counts=True)
+    pair_ip, pair_v = pairs // len(names), pairs % len(names)
+    order = np.lexsort((pair_v, -counts, pair_ip))
+    first = order[np.concatenate(([True], pair_ip[order][1:] != pair_ip[order][:-1]))]
+    byrank = [None] * len(names)
+    for i, r in enumerate(rank):
+        byrank[r] = names[i]
+    return [byrank[int(r)] for r in pair_v[first]]
+
+
+_V4 = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+
+
+def _nets(ips: list[str]) -> list[str | None]:
+    """:func:`net16` of many addresses: dotted quads in Arrow, anything else one by one."""
+    arr = pa.array(ips, pa.string())
+    quad = pc.fill_null(pc.match_substring_regex(arr, _V4), False)
+    nets = pc.replace_substring_regex(arr, r"^([0-9]+)\.([0-9]+)\..*$", r"\1.\2.0.0/16").to_pylist()
+    return [n if q else net16(ip) for ip, n, q in zip(ips, nets, quad.to_pylist(), strict=True)]
