@@ -630,8 +630,8 @@ def hostile_networks(items: Iterable[str]) -> list[str]:
 def _hostile_networks(items: frozenset[str]) -> tuple[str, ...]:
     v4_ints: list[int] = []
     others: list[str] = []
-    for item in items:
-        n = _dotted_quad(item)
+    listed = list(items)
+    for item, n in zip(listed, _dotted_quads(listed), strict=True):
         if n is None:
             others.append(item)
         elif not any(lo <= n <= hi for lo, hi in _NON_ROUTABLE_V4):
@@ -663,19 +663,43 @@ def _hostile_networks(items: frozenset[str]) -> tuple[str, ...]:
 
 
 def _dotted_quad(s: str) -> int | None:
-    """An IPv4 address written as a.b.c.d (no leading zeros), as an integer; None otherwise."""
+    """An IPv4 address written as a.b.c.d (ASCII digits, no leading zeros), as an integer; None otherwise."""
     parts = s.split(".")
     if len(parts) != 4:
         return None
     n = 0
     for p in parts:
-        if not p.isdigit() or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
+        if not (p.isascii() and p.isdigit()) or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
             return None
         v = int(p)
         if v > 255:
             return None
         n = n << 8 | v
     return n
+
+
+_QUAD = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+
+
+def _dotted_quads(items: Sequence[str]) -> list[int | None]:
+    """:func:`_dotted_quad` of many strings at once (in Arrow: a campaign can hold 100,000 addresses)."""
+    if len(items) < 64:
+        return [_dotted_quad(s) for s in items]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(items, pa.string())
+    ok = pc.fill_null(pc.match_substring_regex(arr, _QUAD), False)
+    octets = pc.list_flatten(pc.split_pattern(arr.filter(ok), ".")).cast(pa.int64()).to_numpy()
+    quads = octets.reshape(-1, 4)
+    ints = ((quads[:, 0] << 24) | (quads[:, 1] << 16) | (quads[:, 2] << 8) | quads[:, 3]).tolist()
+    it = iter(ints)
+    return [next(it) if good else None for good in ok.to_pylist()]
+
+
+def _quad_text(n: int) -> str:
+    """``str(ipaddress.IPv4Address(n))`` without building the object."""
+    return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
 def _v4_blocks(ints: list[int]) -> list[str]:
@@ -691,7 +715,7 @@ def _v4_blocks(ints: list[int]) -> list[str]:
             size = start & -start if start else 1 << 32
             while size > end - start + 1:
                 size >>= 1
-            addr = str(ipaddress.IPv4Address(start))
+            addr = _quad_text(start)
             out.append(addr if size == 1 else f"{addr}/{33 - size.bit_length()}")
             start += size
         i = j + 1
@@ -876,7 +900,7 @@ class _Builder:
         stages = [s for s in STAGES if any(st.stage == s for st in steps)]
         # An account's incident is about that account; the others a campaign targeted are in its findings.
         users = sorted(compromised) if compromised else sorted({u for st in steps for u in st.users})
-        ips = sorted({ip for st in steps for ip in st.src_ips}, key=_ip_order)
+        ips = _sorted_ips({ip for st in steps for ip in st.src_ips})
         # An account's hosts are those it reached (a cloud finding's "host" is a tenant, not a machine).
         host_steps = [st for st in steps if kind != "account" or st.stage in ("logon", *_HOST_STAGES)]
         hosts = sorted({h for st in host_steps for h in st.hosts}, key=str.casefold)
@@ -957,7 +981,17 @@ class _Builder:
         return sorted(actions, key=lambda a: (ACTION_KINDS.index(a.kind), a.targets))
 
 
+def _sorted_ips(ips: Iterable[str]) -> list[str]:
+    """Addresses in numeric order (IPv4, then IPv6, then what is no address, as text)."""
+    listed = list(ips)
+    keys = [(4, n, ip) if n is not None else _ip_order(ip) for ip, n in zip(listed, _dotted_quads(listed), strict=True)]
+    return [k[2] for k in sorted(keys)]
+
+
 def _ip_order(ip: str) -> tuple[int, int, str]:
+    n = _dotted_quad(ip)  # the common case, without ipaddress's cost
+    if n is not None:
+        return (4, n, ip)
     try:
         a = ipaddress.ip_address(ip)
     except ValueError:

@@ -27,7 +27,7 @@ import duckdb
 
 from shoreup.detect.credential import refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, span_text
-from shoreup.findings import Finding, iso
+from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
 NAME = "brute_force"
 TECHNIQUE = "T1110.001"
@@ -126,22 +126,36 @@ g AS (
                     THEN time END) AS burst_at,
            min(CASE WHEN new_so_far >= {int(p.min_slow_failures)} AND ips_so_far >= {int(p.min_slow_ips)}
                     THEN time END) AS slow_at,
-           array_agg(ref_file ORDER BY time, ref_file, ref_record) AS files,
-           array_agg(ref_record ORDER BY time, ref_file, ref_record) AS records,
            max(b.typical) AS typical
     FROM r CROSS JOIN baseline b
     GROUP BY r.user, r.run
+),
+hits AS (SELECT * FROM g WHERE burst_at IS NOT NULL OR slow_at IS NOT NULL),
+-- The evidence of each hit: its first {MAX_EVIDENCE} distinct refs (what a finding keeps) and how many.
+ev AS (
+    SELECT r.user AS e_user, r.run AS e_run, ref_file, ref_record,
+           dense_rank() OVER (PARTITION BY r.user, r.run ORDER BY ref_file, ref_record) AS rk
+    FROM r JOIN hits ON r.user = hits.user AND r.run = hits.run
+),
+refs AS (
+    SELECT e_user, e_run, max(rk) AS evidence_total,
+           array_agg(ref_file ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS files,
+           array_agg(ref_record ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS records
+    FROM ev GROUP BY e_user, e_run
+),
+-- Did the account then sign in (or get asked for a second factor) within a day, and from where?
+ok AS (SELECT user AS o_user, time AS o_time, src_ip AS o_ip FROM auth
+       WHERE {PASSWORD_OK} AND user IN (SELECT user FROM hits)),
+after AS (
+    SELECT h.user AS a_user, h.run AS a_run, count(o.o_user) AS n_after,
+           array_agg(DISTINCT o.o_ip) FILTER (WHERE o.o_ip IS NOT NULL) AS ips_after
+    FROM hits h LEFT JOIN ok o ON o.o_user = h.user AND o.o_time >= h.start AND o.o_time <= h."end" + INTERVAL 1 DAY
+    GROUP BY h.user, h.run
 )
-SELECT * FROM g
-WHERE burst_at IS NOT NULL OR slow_at IS NOT NULL
+SELECT hits.*, refs.evidence_total, refs.files, refs.records, after.n_after, after.ips_after
+FROM hits JOIN refs ON hits.user = refs.e_user AND hits.run = refs.e_run
+JOIN after ON hits.user = after.a_user AND hits.run = after.a_run
 ORDER BY start, user
-"""
-
-
-_SUCCESS_AFTER = f"""
-SELECT count(*) AS n, min(time) AS first, array_agg(DISTINCT src_ip) AS ips
-FROM auth
-WHERE {PASSWORD_OK} AND user = $user AND time >= $start AND time <= $end + INTERVAL 1 DAY
 """
 
 
@@ -150,9 +164,9 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per account and run of failures that crossed a threshold."""
     found: list[Finding] = []
     for r in rows(con, _sql(params)):
-        after = rows(con, _SUCCESS_AFTER, {"user": r["user"], "start": r["start"], "end": r["end"]})[0]
         ips = sorted(r["ips"] or [])
-        compromised = bool(after["n"]) and bool(set(after["ips"] or []) & set(ips))
+        after_ips = sorted(r["ips_after"] or [])
+        compromised = bool(r["n_after"]) and bool(set(after_ips) & set(ips))
         unknown = r["unknown_user"] == r["failures"]
         slow = r["burst_at"] is None
         pace = (
@@ -165,8 +179,8 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
             f"{r['user']} " + (f"from {len(ips)} IP(s)" if ips else "(source address not logged)")
             + f" in {span_text(r['start'], r['end'])} ({pace})"
         )
-        if after["n"]:
-            summary += f"; the account then signed in from {', '.join(sorted(i for i in after['ips'] if i))}"
+        if r["n_after"]:
+            summary += f"; the account then signed in from {', '.join(i for i in after_ips if i)}"
         strength = max(r["peak"] / (2 * params.min_failures), r["peak_fast"] / (2 * params.min_fast_failures),
                        r["new_ip_failures"] / (2 * params.min_slow_failures))
         found.append(
@@ -191,8 +205,9 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                     "low_and_slow": slow,
                     "unknown_user_failures": int(r["unknown_user"]),
                     "baseline_median_peak": float(r["typical"] or 0),
-                    "successes_after": int(after["n"]),
+                    "successes_after": int(r["n_after"]),
                     "detected_at": iso(utc(r["burst_at"] or r["slow_at"])),
+                    **({"evidence_total": int(r["evidence_total"])} if r["evidence_total"] > MAX_EVIDENCE else {}),
                 },
                 evidence=refs(r["files"], r["records"]),
                 summary=summary,

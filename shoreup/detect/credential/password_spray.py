@@ -27,7 +27,7 @@ import duckdb
 
 from shoreup.detect.credential import refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, SUCCESS_PAIRS, span_text
-from shoreup.findings import Finding, iso
+from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
 NAME = "password_spray"
 TECHNIQUE = "T1110.003"
@@ -107,21 +107,41 @@ g AS (
            min(CASE WHEN anon_so_far >= {int(p.min_anonymous_failures)} THEN time END) AS anon_at,
            array_agg(DISTINCT user) FILTER (WHERE unexplained = 1) AS targets,
            array_agg(DISTINCT user) FILTER (WHERE guess = 1 AND user IS NOT NULL) AS failed,
-           array_agg(DISTINCT host) FILTER (WHERE host IS NOT NULL) AS hosts,
-           array_agg(ref_file ORDER BY time, ref_file, ref_record) FILTER (WHERE guess = 1) AS files,
-           array_agg(ref_record ORDER BY time, ref_file, ref_record) FILTER (WHERE guess = 1) AS records
+           array_agg(DISTINCT host) FILTER (WHERE host IS NOT NULL) AS hosts
     FROM fw GROUP BY src_ip, session
+),
+hits AS (
+    SELECT * FROM g
+    WHERE (users_at IS NOT NULL AND unexplained_users >= {float(p.min_unexplained_share)} * users)
+       OR (anon_at IS NOT NULL AND anonymous_ok <= {float(p.max_anonymous_success_share)} * (anonymous + anonymous_ok))
+),
+-- The evidence of each hit (its failed guesses): the first {MAX_EVIDENCE} distinct refs and how many.
+ev AS (
+    SELECT fw.src_ip AS e_ip, fw.session AS e_session, ref_file, ref_record,
+           dense_rank() OVER (PARTITION BY fw.src_ip, fw.session ORDER BY ref_file, ref_record) AS rk
+    FROM fw JOIN hits ON fw.src_ip = hits.src_ip AND fw.session = hits.session
+    WHERE fw.guess = 1
+),
+refs AS (
+    SELECT e_ip, e_session, max(rk) AS evidence_total,
+           array_agg(ref_file ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS files,
+           array_agg(ref_record ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS records
+    FROM ev GROUP BY e_ip, e_session
+),
+-- Who then signed in (or was asked for a second factor) from the address within a day.
+ok_after AS (SELECT user AS o_user, time AS o_time, src_ip AS o_ip FROM auth
+             WHERE {PASSWORD_OK} AND src_ip IN (SELECT src_ip FROM hits)),
+after AS (
+    SELECT h.src_ip AS a_ip, h.session AS a_session,
+           array_agg(DISTINCT o.o_user) FILTER (WHERE o.o_user IS NOT NULL) AS users_after
+    FROM hits h LEFT JOIN ok_after o
+        ON o.o_ip = h.src_ip AND o.o_time >= h.start AND o.o_time <= h."end" + INTERVAL 1 DAY
+    GROUP BY h.src_ip, h.session
 )
-SELECT * FROM g
-WHERE (users_at IS NOT NULL AND unexplained_users >= {float(p.min_unexplained_share)} * users)
-   OR (anon_at IS NOT NULL AND anonymous_ok <= {float(p.max_anonymous_success_share)} * (anonymous + anonymous_ok))
+SELECT hits.*, refs.evidence_total, refs.files, refs.records, after.users_after
+FROM hits LEFT JOIN refs ON hits.src_ip = refs.e_ip AND hits.session = refs.e_session
+JOIN after ON hits.src_ip = after.a_ip AND hits.session = after.a_session
 ORDER BY start, src_ip
-"""
-
-
-_SUCCESS_AFTER = f"""
-SELECT DISTINCT user FROM auth
-WHERE {PASSWORD_OK} AND src_ip = $ip AND time >= $start AND time <= $end + INTERVAL 1 DAY
 """
 
 
@@ -130,10 +150,7 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per source and session of spraying."""
     found: list[Finding] = []
     for r in rows(con, _sql(params)):
-        hit = sorted(
-            set(x["user"] for x in rows(con, _SUCCESS_AFTER, {"ip": r["src_ip"], "start": r["start"], "end": r["end"]})
-                if x["user"]) & set(r["failed"] or [])
-        )
+        hit = sorted(set(u for u in r["users_after"] or [] if u) & set(r["failed"] or []))
         targets = sorted(set(r["targets"] or []) | set(hit))
         hours = max((r["end"] - r["start"]).total_seconds() / 3600, 1 / 3600)
         n = len(r["targets"] or [])
@@ -179,6 +196,7 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                     "hours": round(hours, 2),
                     "signed_in_after": hit,
                     "detected_at": iso(utc(detected)),
+                    **({"evidence_total": int(r["evidence_total"])} if (r["evidence_total"] or 0) > MAX_EVIDENCE else {}),
                 },
                 evidence=refs(r["files"], r["records"]),
                 summary=summary,
