@@ -73,23 +73,29 @@ g AS (
            array_agg(ref_file ORDER BY time, ref_file, ref_record) AS files,
            array_agg(ref_record ORDER BY time, ref_file, ref_record) AS records
     FROM e2 GROUP BY user, episode
+),
+hits AS (SELECT * FROM g WHERE rejected >= {int(p.min_rejected)}),
+-- When the episode crossed the threshold: its k-th refused (or unanswered) prompt.
+nth AS (
+    SELECT h.user AS n_user, h.episode AS n_episode, x.time AS n_time,
+           row_number() OVER (PARTITION BY h.user, h.episode ORDER BY x.time) AS n
+    FROM hits h JOIN auth x ON x.user = h.user AND x.time >= h.start AND x.time <= h."end"
+    WHERE x.reason IN ('mfa_denied', 'mfa_timeout', 'password_ok_mfa_required')
+),
+-- Accepted: a sign-in within the hour after, from where the refused prompts came (the owner's own is
+-- not one), or any sign-in when the prompts carried no address.
+acc AS (
+    SELECT h.user AS c_user, h.episode AS c_episode, min(x.time) AS accepted
+    FROM hits h JOIN auth x ON x.user = h.user AND x.outcome = 'success'
+        AND x.time > h.start AND x.time <= h."end" + INTERVAL 1 HOUR
+    WHERE h.ips IS NULL OR array_contains(h.ips, x.src_ip)
+    GROUP BY h.user, h.episode
 )
-SELECT * FROM g WHERE rejected >= {int(p.min_rejected)} ORDER BY start, user
-"""
-
-
-_DETECTED_AT = """
-SELECT time FROM (
-    SELECT time, row_number() OVER (ORDER BY time) AS n FROM auth
-    WHERE user = $user AND time >= $start AND time <= $end AND reason IN ('mfa_denied', 'mfa_timeout',
-          'password_ok_mfa_required')
-) WHERE n = $k
-"""
-
-_ACCEPTED = """
-SELECT time, src_ip FROM auth
-WHERE user = $user AND outcome = 'success' AND time > $start AND time <= $end + INTERVAL 1 HOUR
-ORDER BY time
+SELECT hits.*, nth.n_time AS detected, acc.accepted
+FROM hits
+LEFT JOIN nth ON hits.user = nth.n_user AND hits.episode = nth.n_episode AND nth.n = {int(p.min_rejected)}
+LEFT JOIN acc ON hits.user = acc.c_user AND hits.episode = acc.c_episode
+ORDER BY start, user
 """
 
 
@@ -98,12 +104,8 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per account and episode of refused prompts."""
     found: list[Finding] = []
     for r in rows(con, _sql(params)):
-        args = {"user": r["user"], "start": r["start"], "end": r["end"]}
         ips = sorted(r["ips"] or [])
-        # Accepted: a sign-in from where the refused prompts came from (the owner's own is not one).
-        accepted = {"first": next((x["time"] for x in rows(con, _ACCEPTED, args)
-                                   if not ips or x["src_ip"] in ips), None)}
-        at = rows(con, _DETECTED_AT, {**args, "k": params.min_rejected})
+        accepted = {"first": r["accepted"]}
         hours = max((r["end"] - r["start"]).total_seconds() / 3600, 1 / 60)
         summary = (
             f"{r['user']} got {r['prompts']} MFA prompts in {span_text(r['start'], r['end'])}: {r['denied']} denied, "
@@ -131,7 +133,7 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                     "pushes_sent": int(r["pushes"]),
                     "hours": round(hours, 2),
                     "accepted_after": iso(utc(accepted["first"])) if accepted["first"] is not None else None,
-                    "detected_at": iso(utc(at[0]["time"])) if at else iso(utc(r["end"])),
+                    "detected_at": iso(utc(r["detected"] or r["end"])),
                 },
                 evidence=refs(r["files"], r["records"]),
                 summary=summary,
