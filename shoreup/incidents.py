@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from shoreup.findings import MAX_EVIDENCE, SEVERITIES, Finding, Ref, iso
 from shoreup.schema import normalize_user
@@ -628,16 +629,17 @@ def hostile_networks(items: Iterable[str]) -> list[str]:
 
 @functools.lru_cache(maxsize=64)
 def _hostile_networks(items: frozenset[str]) -> tuple[str, ...]:
-    v4_ints: list[int] = []
-    others: list[str] = []
     listed = list(items)
-    for item, n in zip(listed, _dotted_quads(listed), strict=True):
-        if n is None:
-            others.append(item)
-        elif not any(lo <= n <= hi for lo, hi in _NON_ROUTABLE_V4):
-            v4_ints.append(n)
+    quads = _dotted_quads(listed)
+    others = [item for item, n in zip(listed, quads, strict=True) if n is None]
+    ints = np.array([n for n in quads if n is not None], dtype=np.int64)
+    private = np.zeros(len(ints), dtype=bool)
+    for lo, hi in _NON_ROUTABLE_V4:
+        private |= (ints >= lo) & (ints <= hi)
+    ints = ints[~private]
     if not others:  # only IPv4 addresses: collapse them as integers
-        return tuple(_v4_blocks(sorted(set(v4_ints))))
+        return tuple(_v4_blocks(np.unique(ints)))
+    v4_ints = ints.tolist()
     v4: list[ipaddress.IPv4Network | ipaddress.IPv4Address] = [ipaddress.IPv4Address(n) for n in v4_ints]
     v6: list[ipaddress.IPv6Network | ipaddress.IPv6Address] = []
     for item in sorted(others):
@@ -702,24 +704,42 @@ def _quad_text(n: int) -> str:
     return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
-def _v4_blocks(ints: list[int]) -> list[str]:
-    """Sorted distinct IPv4 addresses as the fewest aligned blocks that hold only them."""
-    out: list[str] = []
-    i = 0
-    while i < len(ints):
-        j = i
-        while j + 1 < len(ints) and ints[j + 1] == ints[j] + 1:
-            j += 1
-        start, end = ints[i], ints[j]
+def _v4_blocks(addresses: Sequence[int] | np.ndarray) -> list[str]:
+    """Sorted distinct IPv4 addresses (integers) as the fewest aligned blocks that hold only them."""
+    ints = np.asarray(addresses, dtype=np.int64)
+    if not len(ints):
+        return []
+    breaks = np.flatnonzero(np.diff(ints) != 1) + 1
+    firsts = ints[np.concatenate(([0], breaks))].tolist()
+    lasts = ints[np.concatenate((breaks - 1, [len(ints) - 1]))].tolist()
+    starts: list[int] = []
+    sizes: list[int] = []
+    for start, end in zip(firsts, lasts, strict=True):  # each run of consecutive addresses
+        if start == end:
+            starts.append(start)
+            sizes.append(1)
+            continue
         while start <= end:
             size = start & -start if start else 1 << 32
             while size > end - start + 1:
                 size >>= 1
-            addr = _quad_text(start)
-            out.append(addr if size == 1 else f"{addr}/{33 - size.bit_length()}")
+            starts.append(start)
+            sizes.append(size)
             start += size
-        i = j + 1
-    return out
+    texts = _quad_texts(np.array(starts, dtype=np.int64))
+    return [t if size == 1 else f"{t}/{33 - size.bit_length()}" for t, size in zip(texts, sizes, strict=True)]
+
+
+def _quad_texts(ints: np.ndarray) -> list[str]:
+    """:func:`_quad_text` of many addresses at once."""
+    if len(ints) < 64:
+        return [_quad_text(int(n)) for n in ints]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [pa.array((ints >> shift) & 255).cast(pa.string()) for shift in (24, 16, 8, 0)]
+    texts: list[str] = pc.binary_join_element_wise(*parts, ".").to_pylist()
+    return texts
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -984,7 +1004,11 @@ class _Builder:
 def _sorted_ips(ips: Iterable[str]) -> list[str]:
     """Addresses in numeric order (IPv4, then IPv6, then what is no address, as text)."""
     listed = list(ips)
-    keys = [(4, n, ip) if n is not None else _ip_order(ip) for ip, n in zip(listed, _dotted_quads(listed), strict=True)]
+    quads = _dotted_quads(listed)
+    if None not in quads:  # IPv4 only (distinct texts, so distinct numbers): one argsort
+        order = np.argsort(np.array(quads, dtype=np.int64), kind="stable")
+        return [listed[i] for i in order.tolist()]
+    keys = [(4, n, ip) if n is not None else _ip_order(ip) for ip, n in zip(listed, quads, strict=True)]
     return [k[2] for k in sorted(keys)]
 
 
