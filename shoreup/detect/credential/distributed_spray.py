@@ -107,14 +107,21 @@ egress AS (
 ),
 -- Addresses where a nameless login (web form) succeeded: their nameless failures are the owners' typos.
 anon_ok AS (SELECT DISTINCT src_ip AS a_ip FROM auth WHERE outcome = 'success' AND user IS NULL AND src_ip IS NOT NULL),
+-- When anyone first signed in from each address: an address is the tenant's own from then on.
+first_ok AS (
+    SELECT src_ip AS f_ip, min(epoch(time)) AS f_ts FROM auth WHERE outcome = 'success' AND src_ip IS NOT NULL
+    GROUP BY src_ip
+),
 c AS (
     SELECT time, epoch(time) AS ts, user, src_ip, host, reason, user_agent, asn, country, source_format,
            ref_file, ref_record,
-           CASE WHEN user IS NULL OR reason = 'unknown_user' THEN 1 ELSE 0 END AS unknown
+           CASE WHEN user IS NULL OR reason = 'unknown_user' THEN 1 ELSE 0 END AS unknown,
+           first_ok.f_ts AS ip_first_ok
     FROM auth
     LEFT JOIN ok ON user = ok.ok_user AND src_ip = ok.ok_ip
     LEFT JOIN egress ON src_ip = egress.e_ip
     LEFT JOIN anon_ok ON src_ip = anon_ok.a_ip AND user IS NULL
+    LEFT JOIN first_ok ON src_ip = first_ok.f_ip
     WHERE {GUESS} AND src_ip IS NOT NULL AND ok.ok_user IS NULL AND egress.e_ip IS NULL AND anon_ok.a_ip IS NULL
 ),
 -- An address that tries many accounts (or a web form many times) alone is a single-source spray,
@@ -133,11 +140,6 @@ f AS (
 )
 SELECT * FROM f
 ORDER BY source_format, ts, ref_file, ref_record
-"""
-
-
-_TENANT_IPS = """
-SELECT DISTINCT src_ip FROM auth WHERE outcome = 'success' AND src_ip IS NOT NULL AND time < $before
 """
 
 
@@ -175,6 +177,7 @@ class _Events:
     def __init__(self, t: pa.Table, window: float, fast: float) -> None:
         self.table = t
         self.n = t.num_rows
+        self._features: list[dict[str, Any]] | None = None
         self.ts = _floats(t, "ts")
         self.fresh = _floats(t, "fresh") == 1
         self.unknown = _floats(t, "unknown") == 1
@@ -187,6 +190,16 @@ class _Events:
         self.named = np.zeros(len(self.users) + 1, dtype=bool)
         self.named[:-1] = [bool(u) for u in self.users]
         self.user_named = self.named[self.user]  # code -1 reads the last slot: False
+        # Per address (by code): when anyone first signed in from it (inf: never).
+        self.ip_first_ok = np.full(len(self.ips), np.inf)
+        first_ok = np.nan_to_num(_floats(t, "ip_first_ok"), nan=np.inf)
+        self.ip_first_ok[self.ip[self.ip >= 0]] = first_ok[self.ip >= 0]
+
+    def tenant_features(self, con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]]:
+        """The user agents and ASNs the tenant's own people sign in with (queried once, when needed)."""
+        if self._features is None:
+            self._features = rows(con, _TENANT_FEATURES, {"n": params.min_egress_users})
+        return self._features
 
     def value(self, column: str, i: int) -> Any:
         return self.table.column(column)[int(i)].as_py()
@@ -320,10 +333,9 @@ def _finding(
     if int(per_ip_counts.max()) > params.max_top_ip_share * len(idx):  # one source carries it: single-source spray
         return None
     start, end = ev.value("time", idx[0]), ev.value("time", idx[-1])
-    tenant_ips = {r["src_ip"] for r in rows(con, _TENANT_IPS, {"before": start})}
     ip_names = [ev.ips[c] for c in ip_codes]
     ips = sorted(ip_names)
-    new = np.array([ip not in tenant_ips for ip in ip_names], dtype=bool)
+    new = ~(ev.ip_first_ok[ip_codes] < ev.ts[idx[0]])  # no one had signed in from there before it began
     new_ips = sorted(ip for ip, is_new in zip(ip_names, new, strict=True) if is_new)
     named = idx[ev.user_named[idx]]
     user_codes, per_user_counts = np.unique(ev.user[named], return_counts=True)
@@ -333,7 +345,7 @@ def _finding(
                                                if ev.users[c] == "(no name)"))
     # Infrastructure the campaign shares: among its IPs new to the tenant, and never the tenant's own
     # (a user agent or ASN that several of the tenant's people sign in with identifies nobody).
-    own = rows(con, _TENANT_FEATURES, {"n": params.min_egress_users})
+    own = ev.tenant_features(con, params)
     own_uas = {r["v"] for r in own if r["k"] == "ua"}
     own_asns = {int(r["v"]) for r in own if r["k"] == "asn"}
     fleet_idx = idx[new[np.searchsorted(ip_codes, ev.ip[idx])]]
