@@ -37,8 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from shoreup.detect.credential import rows, utc
+from shoreup.detect.credential import arrow, rows, utc
 from shoreup.detect.credential._campaigns import Campaign, campaigns
 from shoreup.detect.credential._shared import PASSWORD_OK, net16
 from shoreup.findings import Finding, Ref, iso
@@ -60,13 +63,86 @@ class Params:
     )
 
 
-_EVENTS = f"""
+#: Password-correct outcomes in time order, numbered: ``k`` is an outcome's place in that order.
+_ORDERED = f"""
 SELECT time, epoch(time) AS ts, user, src_ip, outcome, reason, method, user_agent, country, asn, host, source_format,
-       ref_file, ref_record, CASE WHEN {PASSWORD_OK} THEN 1 ELSE 0 END AS password_ok
+       ref_file, ref_record,
+       row_number() OVER (ORDER BY time, ref_file, ref_record, user, src_ip, outcome, reason) AS k
 FROM auth
 WHERE user IS NOT NULL AND ({PASSWORD_OK})
-ORDER BY time, ref_file, ref_record
 """
+
+#: The targeted accounts' outcomes, whole, up to the last moment that can matter: their history and the
+#: candidates.
+_EVENTS = f"""
+WITH e AS ({_ORDERED})
+SELECT * FROM e WHERE array_contains($users, user) AND ts <= $until ORDER BY k
+"""
+
+#: What the tenant's sign-ins tell, as when each first happened: every (address, account) and (user
+#: agent, account) pair and every country, with the place of its first success.
+_TENANT = f"""
+WITH e AS ({_ORDERED}),
+s AS (SELECT * FROM e WHERE outcome = 'success')
+SELECT 'ip' AS kind, src_ip AS v, user, min(k) AS k FROM s WHERE src_ip IS NOT NULL AND src_ip <> '' GROUP BY src_ip, user
+UNION ALL
+SELECT 'ua' AS kind, user_agent AS v, user, min(k) AS k FROM s
+WHERE user_agent IS NOT NULL AND user_agent <> '' GROUP BY user_agent, user
+UNION ALL
+SELECT 'country' AS kind, country AS v, NULL AS user, min(k) AS k FROM s
+WHERE country IS NOT NULL AND country <> '' GROUP BY country
+"""
+
+
+class _Firsts:
+    """When each (key, account) pair first signed in: how many accounts had, for a key, before a place."""
+
+    def __init__(self, keys: list[Any], users: list[Any], places: np.ndarray) -> None:
+        self.first: dict[tuple[Any, Any], int] = {}
+        for key, user, place in zip(keys, users, places.tolist(), strict=True):
+            if place < self.first.get((key, user), place + 1):
+                self.first[(key, user)] = place
+        key_enc = pc.dictionary_encode(pa.array([k for k, _ in self.first], pa.string()))
+        self.key_code = {k: i for i, k in enumerate(key_enc.dictionary.to_pylist())}
+        codes = np.asarray(key_enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        firsts = np.fromiter(self.first.values(), dtype=np.int64, count=len(self.first))
+        order = np.lexsort((firsts, codes))
+        self.codes, self.places = codes[order], firsts[order]
+
+    def before(self, key: Any, place: int, but: str | None = None) -> int:
+        """Accounts that signed in with ``key`` before ``place`` (not counting ``but``)."""
+        code = self.key_code.get(key)
+        if code is None:
+            return 0
+        lo, hi = np.searchsorted(self.codes, [code, code + 1])
+        n = int(np.searchsorted(self.places[lo:hi], place))
+        if but is not None and self.first.get((key, but), place) < place:
+            n -= 1
+        return n
+
+
+class _Tenant:
+    """The tenant's sign-ins as of any place in the order: who used an address, network, user agent."""
+
+    def __init__(self, table: pa.Table) -> None:
+        kind = table.column("kind").to_pylist()
+        values = table.column("v").to_pylist()
+        users = table.column("user").to_pylist()
+        places = np.asarray(table.column("k").to_numpy(zero_copy_only=False), dtype=np.int64)
+
+        def pick(name: str) -> np.ndarray:
+            return np.array([i for i, x in enumerate(kind) if x == name], dtype=np.int64)
+
+        ip, ua, country = pick("ip"), pick("ua"), pick("country")
+        ips = [values[i] for i in ip]
+        self.ips = _Firsts(ips, [users[i] for i in ip], places[ip])
+        nets = {v: net16(v) or "" for v in set(ips)}
+        self.nets = _Firsts([nets[v] for v in ips], [users[i] for i in ip], places[ip])
+        self.uas = _Firsts([values[i] for i in ua], [users[i] for i in ua], places[ua])
+        self.countries = {values[i]: int(places[i]) for i in country}
+
+    def country_seen(self, country: str, place: int) -> bool:
+        return self.countries.get(country, place) < place
 
 
 @dataclass
@@ -89,11 +165,7 @@ class _History:
         self.last = e
 
 
-def _why(
-    e: dict[str, Any], h: _History, person: _History, tenant_ips: dict[str, set[str]],
-    tenant_uas: dict[str, set[str]], tenant_nets: dict[str, set[str]], tenant_countries: set[str], c: Campaign,
-    travel: float,
-) -> list[str]:
+def _why(e: dict[str, Any], h: _History, person: _History, tenant: _Tenant, c: Campaign, travel: float) -> list[str]:
     """The reasons this sign-in is not the owner's (empty when it looks like the owner)."""
     if e["src_ip"] in c.ips:
         return ["from an address of the attack"]
@@ -103,12 +175,12 @@ def _why(
         return ["with the attack's user agent"]
     if e["asn"] is not None and e["asn"] in c.asns:
         return [f"from the attack's network AS{e['asn']}"]
-    if e["src_ip"] and net16(e["src_ip"]) in c.nets and len(tenant_nets.get(net16(e["src_ip"]) or "", ())) < 3:
+    if e["src_ip"] and net16(e["src_ip"]) in c.nets and tenant.nets.before(net16(e["src_ip"]) or "", e["k"]) < 3:
         return [f"from the attack's network {net16(e['src_ip'])}"]
     if not e["src_ip"] or not _public(e["src_ip"]) or e["src_ip"] in h.ips or e["src_ip"] in person.ips:
         return []
-    others = tenant_ips.get(e["src_ip"], set()) - {e["user"]}
-    if len(others) >= 2:
+    others = tenant.ips.before(e["src_ip"], e["k"], but=e["user"])
+    if others >= 2:
         return []  # the tenant's own egress (office NAT, VPN): many of its people sign in from there
     if not h.ips:
         # The account's first sign-in to this service: judge it by where the person signs in elsewhere.
@@ -116,7 +188,7 @@ def _why(
                 or e["outcome"] != "success"):
             return []
         ua = e["user_agent"]
-        if ua and (ua in person.uas or len(tenant_uas.get(ua, ())) >= 3):
+        if ua and (ua in person.uas or tenant.uas.before(ua, e["k"]) >= 3):
             return []  # the person's own device, or one the tenant's people use
         return [f"first sign-in to {e['source_format']} for the account, from an address and network that "
                 "neither it nor anyone in the tenant used before"]
@@ -130,10 +202,10 @@ def _why(
     if country and h.countries and country not in h.countries:
         why.append(f"from a new country ({country})")
         score += 1
-        if country not in tenant_countries:
+        if not tenant.country_seen(country, e["k"]):
             why.append("where no one in the tenant signs in")
             score += 1
-    if ua and h.uas and ua not in h.uas and len(tenant_uas.get(ua, ())) < 3:
+    if ua and h.uas and ua not in h.uas and tenant.uas.before(ua, e["k"]) < 3:
         why.append("with a user agent new to the account and the tenant")
         score += 2
     if e["outcome"] == "success" and e["method"] and h.methods and e["method"] not in h.methods:
@@ -161,14 +233,13 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     camps = campaigns(con)
     if not camps:
         return []
-    events = rows(con, _EVENTS)
+    # Only the targeted accounts' outcomes are walked one by one; the tenant's are summed up in SQL.
     within, travel = float(params.within_days) * 86400, float(params.travel_hours) * 3600
+    until = max(_ts_end(c) for c in camps) + within
+    events = rows(con, _EVENTS, {"users": sorted(set().union(*(c.users for c in camps))), "until": until})
+    tenant = _Tenant(arrow(con, _TENANT))
     histories: dict[tuple[str, str], _History] = {}
     people: dict[str, _History] = {}  # the same, across every source
-    tenant_ips: dict[str, set[str]] = {}
-    tenant_uas: dict[str, set[str]] = {}
-    tenant_countries: set[str] = set()
-    tenant_nets: dict[str, set[str]] = {}
     hits: dict[int, list[tuple[dict[str, Any], list[str]]]] = {}
     for e in events:
         h = histories.setdefault((e["user"], e["source_format"]), _History())
@@ -180,8 +251,7 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                 continue
             if c.finding.detector == "mfa_fatigue" and e["outcome"] != "success":
                 continue  # the prompts are the fatigue itself: only an accepted one is a compromise
-            why = _why(e, h, people.setdefault(e["user"], _History()), tenant_ips, tenant_uas, tenant_nets, tenant_countries, c,
-                       travel)
+            why = _why(e, h, people.setdefault(e["user"], _History()), tenant, c, travel)
             if why:
                 candidates.append((i, why))
         if candidates:  # the attack whose address or infrastructure it came from, else the first
@@ -190,13 +260,6 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
         if e["outcome"] == "success":
             h.add(e)
             people.setdefault(e["user"], _History()).add(e)
-            if e["src_ip"]:
-                tenant_ips.setdefault(e["src_ip"], set()).add(e["user"])
-                tenant_nets.setdefault(net16(e["src_ip"]) or "", set()).add(e["user"])
-            if e["user_agent"]:
-                tenant_uas.setdefault(e["user_agent"], set()).add(e["user"])
-            if e["country"]:
-                tenant_countries.add(e["country"])
     return [_finding(camps[i], found) for i, found in sorted(hits.items())]
 
 

@@ -36,6 +36,7 @@ SELECT user, time, epoch(time) AS ts, src_ip, host, method, source_format, ref_f
 FROM auth
 WHERE outcome = 'success' AND user IS NOT NULL
   AND (mfa_used = false OR (mfa_used IS NULL AND source_format = 'sshd' AND method = 'password'))
+  AND array_contains($users, user) AND epoch(time) <= $until
 ORDER BY time, ref_file, ref_record
 """
 
@@ -45,8 +46,10 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     camps = campaigns(con)
     if not camps:
         return []
-    single = rows(con, _SINGLE)
     within = float(params.within_days) * 86400
+    # Only the targeted accounts' sign-ins, up to the last moment that can count.
+    single = rows(con, _SINGLE, {"users": sorted(set().union(*(c.users for c in camps))),
+                                 "until": max(c.end.timestamp() for c in camps) + within})
     found: list[Finding] = []
     seen: set[str] = set()
     for c in camps:
