@@ -8,9 +8,9 @@ distributed spray (300 proxies × 2 tries) — then hunts it once per engine, ea
 * duckdb: load the lake into a Store (``--memory-limit``), run the detectors;
 * spark:  ``local[*]`` SparkSession over the lake's Parquet, run the same detectors (SQL by sqlglot).
 
-Detectors: the four attack detectors (brute_force, password_spray, distributed_spray, mfa_fatigue).
-compromise and mfa_gap read every password-correct sign-in into Python (≈ 95 % of rows here) on either
-engine, so they measure Python, not the engine; they are left out. Prints load and detect seconds,
+Detectors: every credential detector — the four attack detectors (brute_force, password_spray,
+distributed_spray, mfa_fatigue) and their follow-ups (compromise, mfa_gap), which walk only the
+targeted accounts' sign-ins in Python and ask the engine for the rest. Prints load and detect seconds,
 peak memory of the whole process tree (Python + DuckDB or + the Spark JVM), the findings (which must be
 the same on both engines), and how time grows from the smallest to the largest size.
 
@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DETECTORS = ["brute_force", "password_spray", "distributed_spray", "mfa_fatigue"]
+DETECTORS = ["brute_force", "password_spray", "distributed_spray", "mfa_fatigue", "compromise", "mfa_gap"]
 EPOCH = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 DAYS = 7
 CHUNK = 1_000_000
