@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ import orjson
 from shoreup.findings import Finding, Ref
 from shoreup.schema import normalize_user
 
+from .cache import load_cached
 from .correlate import Match, correlate
 from .loader import BUILTIN_DIR, LoadedCorrelation, LoadedRule, RuleSet, Skip, load, yaml_files
 from .runner import IP_FIELDS, SHOW_FIELDS, USER_FIELDS, Event, Runner, RunStats
@@ -35,6 +37,7 @@ __all__ = [
     "SigmaRun",
     "check",
     "detect",
+    "findings_of",
     "last_load_summary",
     "load_rules",
     "run",
@@ -101,25 +104,27 @@ def last_load_summary() -> LoadSummary | None:
     return _last
 
 
-def _fingerprint(dirs: tuple[str, ...]) -> tuple[tuple[str, int, float], ...]:
+def _fingerprint(dirs: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
     out = []
     for p in yaml_files(dirs):
         try:
             st = p.stat()
         except OSError:
             continue
-        out.append((str(p), st.st_size, st.st_mtime))
+        out.append((str(p), st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 
 @lru_cache(maxsize=4)
-def _load_cached(dirs: tuple[str, ...], fingerprint: tuple[tuple[str, int, float], ...]) -> RuleSet:
-    del fingerprint  # part of the cache key only: a changed file reloads
-    return load(list(dirs))
+def _load_cached(dirs: tuple[str, ...], fingerprint: tuple[tuple[str, int, int], ...]) -> RuleSet:
+    del fingerprint  # part of the in-process key only: a changed file reloads
+    return load_cached(list(dirs))
 
 
 def load_rules(params: Params) -> RuleSet:
-    """The RuleSet for ``params`` (cached while the rule files are unchanged)."""
+    """The RuleSet for ``params``: kept in the process while the rule files are unchanged, and in
+    the compiled-rule cache on disk between processes (see :mod:`.cache`; ``SHOREUP_NO_CACHE=1``
+    turns that off)."""
     dirs = ([str(BUILTIN_DIR)] if params.include_builtin else []) + [str(d) for d in params.rule_dirs]
     t = tuple(dirs)
     return _load_cached(t, _fingerprint(t))
@@ -138,28 +143,44 @@ def run(con: duckdb.DuckDBPyConnection, params: Params, rules: RuleSet | None = 
     stats: RunStats = runner.stats
     summary.events, summary.matches = stats.events, stats.matches
     summary.ran = stats.rules_run + (len(rs.correlations) if stats.events else 0)
+    return SigmaRun(findings_of(rs, events, runner.details), summary)
+
+
+def findings_of(
+    rs: RuleSet, events: dict[str, list[Event]], details: Callable[[Iterable[int]], dict[int, dict[str, Any]]]
+) -> list[Finding]:
+    """The findings of the matched events of ``rs``'s plain rules (by rule id), correlations included.
+
+    ``details`` gives the entity and display fields of events by their ``row`` (see
+    ``Runner.details``). Every engine ends here, so a match makes the same finding on each.
+    """
     findings: list[Finding] = []
     by_rule = {r.meta.id: r for r in rs.rules}
     plain = [(by_rule[i], evs) for i, evs in events.items() if by_rule[i].output]
-    details = runner.details(e.row for _, evs in plain for e in evs)
+    plain_details = details(e.row for _, evs in plain for e in evs)
     for rule, evs in plain:
-        findings.extend(_plain_finding(rule, e, details.get(e.row, {})) for e in evs)
+        findings.extend(_plain_finding(rule, e, plain_details.get(e.row, {})) for e in evs)
     matches: dict[str, list[Match]] = {}
     for c in rs.correlations:  # loader order: every correlation after those it refers to
         matches[c.meta.id] = correlate(c, events, matches)
     corr_rows = [e.row for c in rs.correlations if c.output for m in matches[c.meta.id] for e in m.members]
-    cdetails = runner.details(corr_rows)
+    cdetails = details(corr_rows)
     for c in rs.correlations:
         if c.output:
             findings.extend(_corr_finding(c, m, cdetails) for m in matches[c.meta.id])
     findings.sort(key=Finding.sort_key)
-    return SigmaRun(findings, summary)
+    return findings
 
 
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
-    """Findings of every loaded Sigma rule over the ``raw`` table (see ``last_load_summary``)."""
+    """Findings of every loaded Sigma rule over the ``raw`` table (see ``last_load_summary``).
+
+    A connection of another engine that runs the rules its own way offers ``sigma_run(params)``
+    (:class:`shoreup.engine.spark.SparkConnection`); a DuckDB connection runs :func:`run`.
+    """
     global _last
-    result = run(con, params)
+    engine_run = getattr(con, "sigma_run", None)
+    result: SigmaRun = engine_run(params) if callable(engine_run) else run(con, params)
     _last = result.summary
     return result.findings
 

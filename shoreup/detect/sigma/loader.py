@@ -7,6 +7,7 @@ silently.
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -79,6 +80,28 @@ class LoadedRule:
     output: bool = True  # emits findings of its own (false when only a correlation uses it)
     plan: Node | None = None  # the same condition for the vectorized evaluator; None: run the SQL
 
+    # Pickled (the compiled-rule cache, see .cache), the pySigma rule travels as its own pickle and is
+    # rebuilt on first access only: nothing reads it after loading, and rebuilding 2,400 of them
+    # would cost more than the rest of the RuleSet together.
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if "rule" in state:
+            state["_rule_pickle"] = pickle.dumps(state.pop("rule"), protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str) -> Any:
+        blob = self.__dict__.get("_rule_pickle") if name == "rule" else None
+        if blob is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        rule = pickle.loads(blob)
+        self.__dict__["rule"] = rule
+        del self.__dict__["_rule_pickle"]
+        return rule
+
 
 @dataclass
 class LoadedCorrelation:
@@ -108,6 +131,9 @@ class RuleSet:
     correlations: list[LoadedCorrelation] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     files: int = 0
+    #: What the runner derives from the rules alone and keeps between runs (per logsource group, the
+    #: automata of its string tests); never part of equality.
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def loaded(self) -> int:
@@ -188,6 +214,7 @@ def load(dirs: Iterable[str | Path], placeholders: dict[str, list[str]] | None =
             if isinstance(r, (SigmaRule, SigmaCorrelationRule)):
                 parsed.append((r, spath))
     seen: set[str] = set()
+    shared: dict[Node, Node] = {}  # equal leaves of all rules, one object each (see plan_rule)
     for r, spath in parsed:
         rid = str(r.id) if r.id else ""
         if rid and rid in seen:
@@ -201,7 +228,7 @@ def load(dirs: Iterable[str | Path], placeholders: dict[str, list[str]] | None =
                     applied = flt.apply_on_rule(r)
                     if isinstance(applied, SigmaRule):
                         r = applied
-                rs.rules.append(_compile(r, spath, placeholders))
+                rs.rules.append(_compile(r, spath, placeholders, shared))
             except RuleError as e:
                 rs.skipped.append(Skip(spath, rid, str(e), r.title or ""))
             except Exception as e:
@@ -210,12 +237,17 @@ def load(dirs: Iterable[str | Path], placeholders: dict[str, list[str]] | None =
     return rs
 
 
-def _compile(rule: SigmaRule, path: str, placeholders: dict[str, list[str]] | None) -> LoadedRule:
+def _compile(
+    rule: SigmaRule,
+    path: str,
+    placeholders: dict[str, list[str]] | None,
+    shared: dict[Node, Node] | None = None,
+) -> LoadedRule:
     ls = rule.logsource
     source = resolve(ls.product, ls.category, ls.service)
     sql, needs = rule_predicate(rule, placeholders)
     try:
-        plan: Node | None = plan_rule(rule, placeholders)
+        plan: Node | None = plan_rule(rule, placeholders, shared)
     except RuleError:  # the SQL compiled it: that path runs it
         plan = None
     return LoadedRule(_meta(rule, path), rule, source, sql, needs, necessary(rule), plan=plan)

@@ -14,10 +14,13 @@ that can match (see :mod:`.prefilter`); the parity tests run both and demand the
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
 import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +34,13 @@ from .compiler import PY_REGEX_UDF, lcol, lit, vcol
 from .loader import LoadedCorrelation, LoadedRule, RuleSet
 from .logsource import Source, Variant
 from .prefilter import Atom
-from .vectorized import KW, GroupEval
+from .vectorized import KW, GroupEval, Leaf, Patterns, column_patterns, necessary
 
 #: How plain rules are evaluated: "vector" (Arrow / NumPy, the default) or "sql" (one query per rule).
 MODE = "vector"
+
+#: Below this many rows in all, extraction stays on the one connection (threads cost more than they save).
+_SPLIT_ROWS = 2_000
 
 #: Cost model for grouping row classes into extraction queries (microseconds, measured on 2 cores):
 #: a query's fixed cost, the JSON parse per row, each extracted key per row, the keyword text per row.
@@ -132,6 +138,62 @@ def correlation_fields(rs: RuleSet) -> dict[str, set[str]]:
     return out
 
 
+def needed_rules(rs: RuleSet) -> set[str]:
+    """Rules that must run: those with output, and those a correlation uses."""
+    need = {r.meta.id for r in rs.rules if r.output}
+    by_id = rs.by_id()
+
+    def walk(i: str) -> None:
+        t = by_id[i]
+        if isinstance(t, LoadedCorrelation):
+            for r in t.refs:
+                walk(r)
+        else:
+            need.add(i)
+
+    for c in rs.correlations:
+        walk(c.meta.id)
+    return need
+
+
+def rule_groups(rs: RuleSet, needed: set[str]) -> dict[str, list[LoadedRule]]:
+    """The needed plain rules by logsource group (the Source key), in load order."""
+    groups: dict[str, list[LoadedRule]] = defaultdict(list)
+    for r in rs.rules:
+        if r.meta.id in needed:
+            groups[r.source.key].append(r)
+    return dict(groups)
+
+
+@dataclass
+class _GroupPlan:
+    """Per logsource group, from the rules alone: :class:`.vectorized.Patterns` per column and,
+    per rule (in the group's order), its :func:`.vectorized.necessary` tests."""
+
+    patterns: dict[str, Patterns]
+    necessary: list[tuple[Leaf, ...] | None]
+
+
+def group_plan(rs: RuleSet, key: str, rules: list[LoadedRule]) -> _GroupPlan:
+    """What a group's rules give before any data (built once per RuleSet and group, kept in
+    ``RuleSet.derived``, so pickled with it)."""
+    k = ("group", key, tuple(r.meta.id for r in rules))
+    got = rs.derived.get(k)
+    if not isinstance(got, _GroupPlan):
+        plans = [r.plan for r in rules if r.plan is not None]
+        got = rs.derived[k] = _GroupPlan(
+            column_patterns(plans), [None if r.plan is None else necessary(r.plan) for r in rules]
+        )
+    return got
+
+
+def prepare(rs: RuleSet) -> RuleSet:
+    """Derive every group's plan now (what the first run would otherwise do); ``rs`` itself returned."""
+    for key, rules in rule_groups(rs, needed_rules(rs)).items():
+        group_plan(rs, key, rules)
+    return rs
+
+
 class Runner:
     """Evaluates the plain rules of a RuleSet on one connection."""
 
@@ -146,24 +208,7 @@ class Runner:
             raise ValueError(f"unknown Sigma evaluation mode {self.mode!r}")
         self.stats = RunStats()
         self.corr_fields = correlation_fields(rs)
-        self.needed = self._needed_rules()
-
-    def _needed_rules(self) -> set[str]:
-        """Rules that must run: those with output, and those a correlation uses."""
-        need = {r.meta.id for r in self.rs.rules if r.output}
-        by_id = self.rs.by_id()
-
-        def walk(i: str) -> None:
-            t = by_id[i]
-            if isinstance(t, LoadedCorrelation):
-                for r in t.refs:
-                    walk(r)
-            else:
-                need.add(i)
-
-        for c in self.rs.correlations:
-            walk(c.meta.id)
-        return need
+        self.needed = needed_rules(rs)
 
     def run(self) -> dict[str, list[Event]]:
         """Every needed rule's matching events, by rule id (rules without matches absent)."""
@@ -173,12 +218,8 @@ class Runner:
             return out
         if any(r.needs.py_regex for r in self.rs.rules):
             _register_py_regex(self.con)
-        groups: dict[str, list[LoadedRule]] = defaultdict(list)
-        sources: dict[str, Source] = {}
-        for r in self.rs.rules:
-            if r.meta.id in self.needed:
-                groups[r.source.key].append(r)
-                sources[r.source.key] = r.source
+        groups = rule_groups(self.rs, self.needed)
+        sources = {key: rules[0].source for key, rules in groups.items()}
         if self.mode == "vector":
             return self._vector(sources, groups)
         for n, key in enumerate(sorted(groups)):
@@ -190,10 +231,11 @@ class Runner:
     def _vector(self, sources: dict[str, Source], groups: dict[str, list[LoadedRule]]) -> dict[str, list[Event]]:
         keys = sorted(groups)
         # the distinct (channel, event id, format) of the table: which groups (and variants) cover each
-        tuples = [
-            (c, e, f, int(n))
-            for c, e, f, n in self.con.execute(
-                f"SELECT lower(channel), event_id, lower(source_format), count(*) FROM {self.table} GROUP BY ALL"
+        tuples: list[_Tuple] = [
+            (c, e, f, int(n), int(lo), int(hi))
+            for c, e, f, n, lo, hi in self.con.execute(
+                "SELECT lower(channel), event_id, lower(source_format), count(*), min(rowid), max(rowid) "
+                f"FROM {self.table} GROUP BY ALL"
             ).fetchall()
         ]
         needs: dict[str, tuple[set[str], set[str], bool]] = {}
@@ -213,7 +255,7 @@ class Runner:
         for key in keys:
             src = sources[key]
             values, lowered, kw = needs[key]
-            for t, (c, e, f, _) in enumerate(tuples):
+            for t, (c, e, f, *_) in enumerate(tuples):
                 vi = next((i for i, v in enumerate(src.variants) if _holds(v, c, e, f)), None)
                 if vi is None:
                     continue
@@ -227,7 +269,7 @@ class Runner:
         self.stats.rules_run += sum(len(groups[k]) for k in keys)
         covered = [t for t in range(len(tuples)) if any(t in members[k] for k in keys)]
         classes = _classes([(t, tuples[t][3], want_v[t], want_l[t], want_kw[t]) for t in covered])
-        extracted = [self._extract_class(cls, tuples) for cls in classes]
+        extracted = self._extract_classes(classes, tuples)
         hits: dict[str, tuple[str, npt.NDArray[np.int64], list[str], dict[str, pa.Array]]] = {}
         for key in keys:
             if not members[key]:
@@ -237,9 +279,12 @@ class Runner:
                 continue
             self.stats.groups += 1
             self.stats.rules_evaluated += len(groups[key])
-            ge = GroupEval(cols, len(rows), self.con)
+            derived = group_plan(self.rs, key, groups[key])
+            ge = GroupEval(cols, len(rows), self.con, derived.patterns)
             table: pa.Table | None = None
-            for r in groups[key]:
+            for r, nec in zip(groups[key], derived.necessary, strict=True):
+                if nec is not None and not ge.possible(nec):
+                    continue  # none of the tests it cannot match without holds in this group
                 if r.plan is not None:
                     mask = ge.rows(r.plan)
                     if mask is None:
@@ -265,8 +310,82 @@ class Runner:
             self.con.unregister("__shoreup_sigma_group")
         return np.array(sorted(int(r[0]) for r in got), dtype=np.int64)
 
-    def _extract_class(self, cls: _Class, tuples: list[tuple[Any, Any, Any, int]]) -> _Extracted:
-        """One query: the class's rows, their tuple index, and the keys its groups read."""
+    def _extract_classes(self, classes: list[_Class], tuples: list[_Tuple]) -> list[_Extracted]:
+        """Every class's extract; side by side on two cursors where the machine and table allow.
+
+        DuckDB splits a scan by row groups (122,880 rows), so one class query over a few thousand
+        events runs on one core: two queries at once (DuckDB releases the GIL) use two, and a class
+        with more than its share of the work is cut into row-id ranges for both.
+        """
+        cons = self._cursors(_workers(self.con) if sum(c.rows for c in classes) >= _SPLIT_ROWS else 1)
+        if len(cons) < 2:
+            return [self._extract_class(c, tuples, self.con) for c in classes]
+        try:
+            fair = sum(c.cost() for c in classes) / len(cons)
+            jobs: list[tuple[int, tuple[int, int] | None, float]] = []  # class, row-id range, cost
+            for i, c in enumerate(classes):
+                parts = min(len(cons), math.ceil(c.cost() / fair)) if c.rows >= _SPLIT_ROWS else 1
+                lo = min(tuples[t][4] for t in c.tuples)
+                hi = max(tuples[t][5] for t in c.tuples)
+                if parts < 2 or hi - lo < parts:
+                    jobs.append((i, None, c.cost()))
+                    continue
+                step = (hi - lo + 1) / parts
+                cuts = [lo + round(step * k) for k in range(parts)] + [hi + 1]
+                jobs += [(i, (cuts[k], cuts[k + 1] - 1), c.cost() / parts) for k in range(parts)]
+            # longest first, each to the cursor with the least work so far
+            share: list[list[int]] = [[] for _ in cons]
+            load = [0.0] * len(cons)
+            for j in sorted(range(len(jobs)), key=lambda j: -jobs[j][2]):
+                w = load.index(min(load))
+                share[w].append(j)
+                load[w] += jobs[j][2]
+
+            def work(w: int) -> list[tuple[int, _Extracted]]:
+                out = []
+                for j in share[w]:
+                    i, rows, _ = jobs[j]
+                    out.append((j, self._extract_class(classes[i], tuples, cons[w], rows)))
+                return out
+
+            done: dict[int, _Extracted] = {}
+            with ThreadPoolExecutor(len(cons)) as ex:
+                for part in ex.map(work, range(len(cons))):
+                    done.update(part)
+            return [done[j] for j in range(len(jobs))]
+        finally:
+            for cur in cons:
+                cur.close()
+
+    def _cursors(self, n: int) -> list[duckdb.DuckDBPyConnection]:
+        """``n`` cursors on the database that see this table as the connection does; [] when not."""
+        if n < 2:
+            return []
+        cons: list[duckdb.DuckDBPyConnection] = []
+        try:
+            for _ in range(n):
+                cur = self.con.cursor()
+                cons.append(cur)
+                # a temporary table or a registered view is the connection's own, and an open
+                # transaction's rows are not seen elsewhere: the same row count, or no cursors
+                got = cur.execute(f"SELECT count(*) FROM {self.table}").fetchall()[0][0]
+                if int(got) != self.stats.events:
+                    raise LookupError(self.table)
+        except (duckdb.Error, LookupError):
+            for c in cons:
+                c.close()
+            return []
+        return cons
+
+    def _extract_class(
+        self,
+        cls: _Class,
+        tuples: list[_Tuple],
+        con: duckdb.DuckDBPyConnection,
+        rows: tuple[int, int] | None = None,
+    ) -> _Extracted:
+        """One query: the class's rows (those with a row id in ``rows``, if given), their tuple
+        index, and the keys its groups read."""
         paths = sorted(cls.values | cls.lowered)
         sel = ["__r", "__t"]
         for i, k in enumerate(paths):
@@ -276,18 +395,29 @@ class Runner:
                 sel.append(f"lower(__e[{i + 1}]) AS l{i}")
         if cls.keywords:
             sel.append(f"lower(array_to_string(json_extract_string(fields, '$.*'), chr(10))) AS {KW}")
-        preds = [_tuple_pred(*tuples[t][:3]) for t in cls.tuples]
-        tcase = (
-            str(cls.tuples[0])
-            if len(cls.tuples) == 1
-            else "CASE " + " ".join(f"WHEN {p} THEN {t}" for p, t in zip(preds, cls.tuples, strict=True)) + " END"
-        )
         path_list = "[" + ", ".join(lit(_path(k)) for k in paths) + "]" if paths else "['$.__none__']"
-        inner = (
-            f"SELECT rowid AS __r, {tcase} AS __t, fields, json_extract_string(fields, {path_list}) AS __e "
-            f"FROM {self.table} WHERE " + " OR ".join(f"({p})" for p in preds)
+        # the class's rows by a hash join on its (channel, event id, format) tuples: a CASE over
+        # them costs a comparison per tuple per row, which dominates once a class has many tuples
+        keys = pa.table(
+            {
+                "c": pa.array([tuples[t][0] for t in cls.tuples], pa.string()),
+                "e": pa.array([tuples[t][1] for t in cls.tuples], pa.int64()),
+                "f": pa.array([tuples[t][2] for t in cls.tuples], pa.string()),
+                "t": pa.array(cls.tuples, pa.int64()),
+            }
         )
-        tbl = _arrow(self.con, f"SELECT {', '.join(sel)} FROM ({inner})")
+        inner = (
+            f"SELECT r.rowid AS __r, k.t AS __t, r.fields AS fields, "
+            f"json_extract_string(r.fields, {path_list}) AS __e FROM {self.table} r "
+            "JOIN __shoreup_sigma_keys k ON lower(r.channel) IS NOT DISTINCT FROM k.c "
+            "AND r.event_id IS NOT DISTINCT FROM k.e AND lower(r.source_format) IS NOT DISTINCT FROM k.f"
+            + (f" WHERE r.rowid BETWEEN {int(rows[0])} AND {int(rows[1])}" if rows is not None else "")
+        )
+        con.register("__shoreup_sigma_keys", keys)
+        try:
+            tbl = _arrow(con, f"SELECT {', '.join(sel)} FROM ({inner})")
+        finally:
+            con.unregister("__shoreup_sigma_keys")
         index = {k: i for i, k in enumerate(paths)}
         return _Extracted(tbl, index)
 
@@ -521,6 +651,9 @@ class Runner:
         return out
 
 
+_Tuple = tuple[Any, Any, Any, int, int, int]  # lower(channel), event id, lower(format), rows, min and max row id
+
+
 @dataclass
 class _Class:
     """Tuples of (channel, event id, format) extracted by one query, with the keys they need."""
@@ -598,6 +731,15 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     return out
 
 
+def _workers(con: duckdb.DuckDBPyConnection) -> int:
+    """How many extraction queries run side by side: DuckDB's thread setting, at most the cores."""
+    try:
+        threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    except (duckdb.Error, ValueError, TypeError):
+        return 1
+    return max(1, min(threads, os.cpu_count() or 1))
+
+
 def _coalesce(part: pa.Table, names: list[str]) -> pa.Array:
     arrs = [part.column(n).combine_chunks().cast(pa.string()) for n in names]
     return arrs[0] if len(arrs) == 1 else pc.coalesce(*arrs)
@@ -610,19 +752,6 @@ def _holds(v: Variant, c: str | None, e: int | None, f: str | None) -> bool:
     if v.event_ids and (e is None or e not in v.event_ids):
         return False
     return not v.formats or (f is not None and f in v.formats) or (c is not None and c in v.formats)
-
-
-def _tuple_pred(c: str | None, e: int | None, f: str | None) -> str:
-    def eq(expr: str, val: str) -> str:
-        return f"{expr} IS NULL" if val == "NULL" else f"{expr} = {val}"
-
-    return " AND ".join(
-        [
-            eq("lower(channel)", "NULL" if c is None else lit(c)),
-            eq("event_id", "NULL" if e is None else str(int(e))),
-            eq("lower(source_format)", "NULL" if f is None else lit(f)),
-        ]
-    )
 
 
 def _register_py_regex(con: duckdb.DuckDBPyConnection) -> None:

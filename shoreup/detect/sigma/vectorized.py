@@ -7,20 +7,26 @@ logsource group's columns, the same ``v:F`` / ``l:F`` / ``__kw`` columns the SQL
 
 Every column is dictionary-encoded once; a leaf (column, operator, value) is computed once over the
 column's *distinct* values and reused by every rule that has it, then spread to rows with one
-NumPy take. ``and`` stops at the first all-false operand, so most rules of a large ruleset cost one
-or two dictionary probes. Results equal the SQL's: every leaf is two-valued (a missing field is
-false) exactly as the compiler's ``coalesce(…, false)``; what NumPy cannot decide the same way (a
-number that is not a plain integer, a pattern Arrow's RE2 refuses) is asked of DuckDB over the
-distinct values with the compiler's own SQL.
+NumPy take. All ``contains`` / ``startswith`` / ``endswith`` texts that a group's rules test on a
+column sit in one Aho-Corasick automaton (:class:`Patterns`, built once per RuleSet): one pass over
+the column's UTF-8 bytes tells where each text occurs, so a test that holds nowhere costs a lookup,
+and a rule none of whose :func:`necessary` tests holds anywhere is skipped without being walked. The
+same pass finds the literals every match of a regular expression or LIKE pattern must contain
+(:mod:`.literals`), so those run only on the values holding one. ``and`` stops at the first
+all-false operand. Results equal the SQL's: every leaf is two-valued (a missing field is false)
+exactly as the compiler's ``coalesce(…, false)``; what NumPy cannot decide the same way (a number
+that is not a plain integer, a pattern Arrow's RE2 refuses) is asked of DuckDB over the distinct
+values with the compiler's own SQL.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import ahocorasick_rs
 import duckdb
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +59,7 @@ from sigma.types import (
 from shoreup.errors import RuleError
 
 from .compiler import PY_REGEX_UDF, Compiler, lcol, lit, match_spec, re2_ok, regex_text, render_match, vcol
+from .literals import like_literal, regex_literals
 
 Mask = npt.NDArray[np.bool_]
 KW = "__kw"
@@ -220,24 +227,199 @@ class Planner:
         raise RuleError(f"unsupported keyword value type {type(value).__name__}")
 
 
-def plan_rule(rule: SigmaRule, placeholders: dict[str, list[str]] | None = None) -> Node:
-    """The condition of ``rule`` as a :data:`Node` tree (raises RuleError where the compiler would)."""
+def plan_rule(
+    rule: SigmaRule,
+    placeholders: dict[str, list[str]] | None = None,
+    shared: dict[Node, Node] | None = None,
+) -> Node:
+    """The condition of ``rule`` as a :data:`Node` tree (raises RuleError where the compiler would).
+
+    ``shared``, one dict for every rule of a load, makes equal leaves one object across rules: the
+    evaluator's caches, keyed by leaf, then find them by identity instead of comparing fields.
+    """
     try:
-        return Planner(placeholders).rule(rule)
+        plan = Planner(placeholders).rule(rule)
     except RuleError:
         raise
     except Exception as e:
         raise RuleError(f"{type(e).__name__}: {e}") from None
+    return plan if shared is None else _intern(plan, shared)
+
+
+def _intern(node: Node, table: dict[Node, Node]) -> Node:
+    if isinstance(node, (Leaf, FieldRef)):
+        return table.setdefault(node, node)
+    if isinstance(node, And):
+        return And(tuple(_intern(a, table) for a in node.args))
+    if isinstance(node, Or):
+        return Or(tuple(_intern(a, table) for a in node.args))
+    return Not(_intern(node.arg, table))
 
 
 # -- evaluation -----------------------------------------------------------------------------------
 
 _PLAIN_INT = re.compile(r"-?[0-9]{1,15}")
-_SEP = "\n"
-_GRAM_MIN = 16_384  # distinct values longer than this (joined) get a 4-gram index …
-_FIND_MAX = 48  # beyond this many values holding a text, a compute kernel decides
-_GRAM_AFTER = 200  # … once this many texts were looked for in them
-_BIG = 4_000_000  # columns longer than this are searched with one regular expression per same-column OR
+_TEXT_OPS = frozenset({"contains", "startswith", "endswith"})
+_PRESENCE_OPS = _TEXT_OPS | {"eq"}  # tests GroupEval.maybe can rule out from the automata / the value index
+_BATCHED = _TEXT_OPS | {"re2", "like"}  # tests the column automaton decides or prefilters
+
+
+def plan_leaves(node: Node) -> Iterator[Leaf]:
+    """Every leaf of a plan (field references excluded)."""
+    stack: list[Node] = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Leaf):
+            yield n
+        elif isinstance(n, (And, Or)):
+            stack.extend(n.args)
+        elif isinstance(n, Not):
+            stack.append(n.arg)
+
+
+def necessary(node: Node) -> tuple[Leaf, ...] | None:
+    """String tests of which one holds on some distinct value wherever ``node`` holds on a row (None:
+    none known): a rule none of whose tests holds anywhere in a group cannot match there, which
+    :meth:`GroupEval.possible` tells from the column automata without walking the rule."""
+    if isinstance(node, Leaf):
+        return (node,) if node.op in _TEXT_OPS or node.op == "eq" else None
+    if isinstance(node, Or):
+        out: list[Leaf] = []
+        for a in node.args:
+            sub = necessary(a)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return tuple(dict.fromkeys(out))
+    if isinstance(node, And):
+        best: tuple[Leaf, ...] | None = None
+        for a in node.args:
+            sub = necessary(a)
+            if sub is not None and (best is None or len(sub) < len(best)):
+                best = sub
+        return best
+    return None  # a negation or a field reference: nothing is necessary
+
+
+class Patterns:
+    """Every ``contains`` / ``startswith`` / ``endswith`` text that some rules test on one column, in
+    one Aho-Corasick automaton over UTF-8 bytes: a single pass over the column's distinct values
+    decides them all, where testing them one by one costs a pass (and a Python call) each.
+
+    Substring search on UTF-8 bytes equals substring search on the text (UTF-8 is self-synchronizing);
+    a prefix or suffix is a match that begins or ends exactly at a value's boundary. The same pass
+    finds the necessary literals of the column's regular expressions and LIKE patterns (see
+    :mod:`.literals`), so those run only on the values that hold one. The automaton depends on the
+    rules only: built on first use and kept (never pickled: it is rebuilt after a load).
+    """
+
+    def __init__(self, tests: Iterable[Leaf]) -> None:
+        self._texts: dict[bytes, int] = {}
+        self.slot: dict[Leaf, int] = {}  # string test -> index of its text in the automaton
+        self.need: dict[Leaf, tuple[int, ...]] = {}  # regex / LIKE -> its literals (one is in every match)
+        for lf in tests:
+            if lf in self.slot or lf in self.need:
+                continue
+            if lf.op in _TEXT_OPS:
+                i = self._add(lf.arg)
+                if i is not None:
+                    self.slot[lf] = i
+                continue
+            lits: list[str] | None = None
+            if lf.op == "re2":
+                lits = regex_literals(lf.arg)
+            elif lf.op == "like":
+                one = like_literal(lf.arg)
+                lits = [one] if one is not None else None
+            slots = [self._add(x) for x in lits or ()]
+            if slots and None not in slots:
+                self.need[lf] = tuple(i for i in slots if i is not None)
+        self.texts = list(self._texts)
+        self._ac: ahocorasick_rs.BytesAhoCorasick | None = None
+
+    def _add(self, text: str) -> int | None:
+        if not text:
+            return None  # an empty text is the compute kernel's: the automaton refuses it
+        try:
+            b = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 value can hold it
+            return None
+        return self._texts.setdefault(b, len(self._texts))
+
+    def automaton(self) -> ahocorasick_rs.BytesAhoCorasick:
+        if self._ac is None:
+            # a contiguous NFA: measured on SigmaHQ's sets, quicker to build than the default (a DFA
+            # for small sets) and quicker to search than it over columns of a few kilobytes
+            self._ac = ahocorasick_rs.BytesAhoCorasick(self.texts, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+        return self._ac
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"slot": self.slot, "need": self.need, "texts": self.texts}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.slot = state["slot"]
+        self.need = state["need"]
+        self.texts = state["texts"]
+        self._texts = {t: i for i, t in enumerate(self.texts)}
+        self._ac = None
+
+
+def column_patterns(plans: Iterable[Node]) -> dict[str, Patterns]:
+    """Per column, the :class:`Patterns` of every string test that ``plans`` make on it."""
+    by_col: dict[str, dict[Leaf, None]] = {}
+    for p in plans:
+        for lf in plan_leaves(p):
+            if lf.op in _BATCHED:
+                by_col.setdefault(lf.col, {})[lf] = None
+    out = {col: Patterns(tests) for col, tests in by_col.items()}
+    return {col: p for col, p in out.items() if p.texts}
+
+
+class _Hits:
+    """Where each text of a :class:`Patterns` occurs in one column: per text, the values holding it
+    and whether the occurrence begins or ends the value (sorted by text: ``bounds`` slices them)."""
+
+    __slots__ = ("bounds", "prefix", "present", "suffix", "value")
+
+    def __init__(self, pats: Patterns, data: npt.NDArray[np.uint8], off: npt.NDArray[np.int64]) -> None:
+        found = pats.automaton().find_matches_as_indexes(data.data, overlapping=True) if len(data) else []
+        k = len(pats.texts)
+        if not found:
+            self.bounds = np.zeros(k + 1, np.int64)
+            self.value = np.zeros(0, np.int64)
+            self.prefix = self.suffix = np.zeros(0, np.bool_)
+            self.present = {op: [False] * k for op in _TEXT_OPS}
+            return
+        h = np.array(found, dtype=np.int64).reshape(-1, 3)
+        p, s, e = h[:, 0], h[:, 1], h[:, 2]
+        v = np.searchsorted(off, s, side="right") - 1  # the value the occurrence begins in
+        end = off[v + 1]
+        inside = e <= end  # no separators between values: an occurrence may run into the next one
+        if not inside.all():
+            p, s, e, v, end = p[inside], s[inside], e[inside], v[inside], end[inside]
+        order = np.argsort(p, kind="stable")
+        self.value = v[order]
+        self.prefix = (s == off[v])[order]
+        self.suffix = (e == end)[order]
+        ps = p[order]
+        self.bounds = np.searchsorted(ps, np.arange(k + 1))
+        # whether some value holds each text at all, as a prefix, as a suffix (see GroupEval.possible)
+        starts, ends = np.zeros(k, np.bool_), np.zeros(k, np.bool_)
+        starts[ps[self.prefix]] = True
+        ends[ps[self.suffix]] = True
+        self.present = {"contains": (np.diff(self.bounds) > 0).tolist(), "startswith": starts.tolist(), "endswith": ends.tolist()}
+
+    def mask(self, slot: int, op: str, n: int) -> Mask:
+        out = np.zeros(n, np.bool_)
+        lo, hi = int(self.bounds[slot]), int(self.bounds[slot + 1])
+        if hi > lo:
+            v = self.value[lo:hi]
+            if op == "startswith":
+                v = v[self.prefix[lo:hi]]
+            elif op == "endswith":
+                v = v[self.suffix[lo:hi]]
+            out[v] = True
+        return out
 
 
 def _like_regex(pattern: str) -> re.Pattern[str]:
@@ -258,10 +440,10 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
 class _Column:
     """One column of a group, dictionary-encoded: distinct values and per-row codes (-1: null)."""
 
-    __slots__ = ("_asked", "_grams", "_index", "_joined", "_num", "_py", "_starts", "big", "codes", "uniq")
+    __slots__ = ("_index", "_num", "_py", "_text", "codes", "distinct", "uniq")
 
     def __init__(self, arr: pa.Array, distinct: bool = True) -> None:
-        self.big = not distinct or arr.nbytes > _BIG
+        self.distinct = distinct  # False: one "distinct value" per row, repeats included
         if distinct:
             enc = arr.dictionary_encode()
             self.uniq: pa.Array = enc.dictionary
@@ -273,10 +455,7 @@ class _Column:
         self._py: list[str] | None = None
         self._num: tuple[npt.NDArray[np.float64], Mask] | None = None
         self._index: dict[str, int] | None = None
-        self._joined: str | None = None
-        self._grams: set[str] | None = None
-        self._asked = 0
-        self._starts: npt.NDArray[np.int64] | None = None
+        self._text: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None
 
     def py(self) -> list[str]:
         if self._py is None:
@@ -289,59 +468,23 @@ class _Column:
             self._index = {v: i for i, v in enumerate(self.py())}
         return self._index
 
-    def joined(self) -> str:
-        """Every distinct value, each between newlines: a text absent here is absent everywhere."""
-        if self._joined is None:
-            self._joined = _SEP + _SEP.join(self.py()) + _SEP
-        return self._joined
-
-    def maybe(self, op: str, text: str) -> bool:
-        """False when no distinct value can satisfy (op, text) — a necessary test, never a sufficient one."""
-        j = self.joined()
-        q = text if op == "contains" else _SEP + text if op == "startswith" else text + _SEP
-        self._asked += 1
-        if len(j) > _GRAM_MIN and self._asked > _GRAM_AFTER:  # asked often: index its 4-grams first
-            if self._grams is None:
-                self._grams = {j[i : i + 4] for i in range(len(j) - 3)}
-            g = self._grams
-            if not all(q[i : i + 4] in g for i in range(len(q) - 3)):
-                return False
-        return q in j
-
-    def find(self, op: str, text: str) -> Mask | None:
-        """(op, text) over the distinct values by searching the joined text: exact when the text
-        occurs in few values (the usual case); None when it occurs often (a kernel is faster then)."""
-        if not text or _SEP in text:
-            return None
-        n = len(self.uniq)
-        out = np.zeros(n, np.bool_)
-        if not self.maybe(op, text):
-            return out
-        j = self.joined()
-        if self._starts is None:  # where each value begins in the joined text
-            lengths = np.fromiter((len(v) + 1 for v in self.py()), np.int64, n)
-            self._starts = np.concatenate(([1], 1 + np.cumsum(lengths)))
-        starts = self._starts
-        q = text if op == "contains" else _SEP + text if op == "startswith" else text + _SEP
-        at = 1 if op == "startswith" else 0  # the offset of the value's own text in q
-        found = 0
-        pos = j.find(q)
-        while pos != -1:
-            i = int(np.searchsorted(starts, pos + at, side="right")) - 1
-            # values may hold newlines themselves: a prefix must begin the value, a suffix end it
-            whole = (
-                op == "contains"
-                or (op == "startswith" and int(starts[i]) == pos + 1)
-                or (op == "endswith" and int(starts[i + 1]) - 1 == pos + len(text))
-            )
-            if 0 <= i < n and whole:
-                out[i] = True
-                found += 1
-                if found > _FIND_MAX:
-                    return None
-            nxt = int(starts[i + 1]) if op == "contains" and 0 <= i < n else pos + 1
-            pos = j.find(q, max(nxt, pos + 1))
-        return out
+    def text(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """The distinct values' UTF-8 bytes back to back (Arrow's own buffer, no copy) and where each
+        begins: value ``i`` is ``data[off[i]:off[i + 1]]``."""
+        if self._text is None:
+            arr = self.uniq
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                arr = arr.cast(pa.large_string())
+            wide = pa.types.is_large_string(arr.type)
+            bufs = arr.buffers()
+            width = 8 if wide else 4
+            off = np.frombuffer(
+                bufs[1], np.int64 if wide else np.int32, count=len(arr) + 1, offset=arr.offset * width
+            ).astype(np.int64)
+            lo, hi = int(off[0]), int(off[-1])
+            data = np.frombuffer(bufs[2], np.uint8)[lo:hi] if bufs[2] is not None and hi > lo else np.zeros(0, np.uint8)
+            self._text = (data, off - lo)
+        return self._text
 
     def spread(self, dmask: Mask) -> Mask | None:
         """Row mask from a mask over distinct values (None: no row)."""
@@ -351,18 +494,26 @@ class _Column:
 
 
 class GroupEval:
-    """Evaluates plans over one group's columns; caches every leaf over distinct values."""
+    """Evaluates plans over one group's columns; caches every leaf over distinct values.
+
+    ``patterns`` (from :func:`column_patterns` over the group's plans) lets every string test of a
+    column be decided in one automaton pass the first time one of them is asked for.
+    """
 
     def __init__(
         self,
         columns: dict[str, pa.Array],
         n: int,
         con: duckdb.DuckDBPyConnection,
+        patterns: dict[str, Patterns] | None = None,
     ) -> None:
         self.columns = columns
         self.n = n
         self.con = con
+        self.patterns = patterns or {}
         self._cols: dict[str, _Column] = {}
+        self._hit: dict[str, _Hits] = {}
+        self._present: dict[Leaf, bool] = {}
         self._dcache: dict[Leaf, Mask] = {}
         self._rcache: dict[Node, Mask | None] = {}
         self.fallbacks = 0  # leaves DuckDB decided
@@ -391,30 +542,94 @@ class GroupEval:
             return np.ones(len(u), np.bool_)
         if op == "eq":
             return self._eq(c, leaf.arg)
-        if op in ("contains", "startswith", "endswith") and not c.big:
-            found = c.find(op, leaf.arg)
-            if found is not None:
-                return found
-        if op == "contains":
-            return _np(pc.match_substring(u, leaf.arg))
-        if op == "startswith":
-            return _np(pc.starts_with(u, leaf.arg))
-        if op == "endswith":
+        if op in _TEXT_OPS:
+            pats = self.patterns.get(leaf.col)
+            slot = pats.slot.get(leaf) if pats is not None else None
+            if slot is not None:
+                return self._hits(leaf.col, c).mask(slot, op, len(u))
+            if op == "contains":
+                return _np(pc.match_substring(u, leaf.arg))
+            if op == "startswith":
+                return _np(pc.starts_with(u, leaf.arg))
             return _np(pc.ends_with(u, leaf.arg))
         if op == "like":
             rx = _like_regex(leaf.arg)
-            return np.fromiter((rx.fullmatch(s) is not None for s in c.py()), np.bool_, len(u))
+            cand = self._candidates(leaf, c)
+            if cand is None:
+                return np.fromiter((rx.fullmatch(s) is not None for s in c.py()), np.bool_, len(u))
+            out = np.zeros(len(u), np.bool_)
+            vals = c.py()
+            for i in np.flatnonzero(cand).tolist():
+                out[i] = rx.fullmatch(vals[i]) is not None
+            return out
         if op == "re2":
+            cand = self._candidates(leaf, c)
+            idx = None if cand is None else np.flatnonzero(cand)
+            if idx is not None and not len(idx):
+                return np.zeros(len(u), np.bool_)
+            if idx is not None and len(idx) == len(u):
+                idx = None
             try:
-                return _np(pc.match_substring_regex(u, leaf.arg))
+                if idx is None:
+                    return _np(pc.match_substring_regex(u, leaf.arg))
+                out = np.zeros(len(u), np.bool_)
+                out[idx] = _np(pc.match_substring_regex(u.take(pa.array(idx)), leaf.arg))
+                return out
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return self._duck(leaf, c)
+                if idx is None:
+                    return self._duck(leaf, c)
+                out = np.zeros(len(u), np.bool_)
+                out[idx] = self._duck(leaf, c, idx)
+                return out
         if op == "pyre":
             rx2 = re.compile(leaf.arg)
             return np.fromiter((rx2.search(s) is not None for s in c.py()), np.bool_, len(u))
         if op in ("numeq", "cmp"):
             return self._number(leaf, c)
         raise RuleError(f"internal: unknown leaf operator {op}")
+
+    def _hits(self, col: str, c: _Column) -> _Hits:
+        """The column's automaton pass (once per group and column)."""
+        h = self._hit.get(col)
+        if h is None:
+            h = self._hit[col] = _Hits(self.patterns[col], *c.text())
+        return h
+
+    def possible(self, tests: tuple[Leaf, ...]) -> bool:
+        """Whether one of a rule's :func:`necessary` tests holds on some value of this group."""
+        return any(self.maybe(lf) for lf in tests)
+
+    def maybe(self, leaf: Leaf) -> bool:
+        """False when a string test holds on no value of its column here (then its mask is all
+        false and need not be made); True when it does, or for tests the automata do not decide."""
+        if leaf.op not in _PRESENCE_OPS:
+            return True
+        got = self._present.get(leaf)
+        if got is None:
+            got = self._present[leaf] = self._holds_somewhere(leaf)
+        return got
+
+    def _holds_somewhere(self, leaf: Leaf) -> bool:
+        c = self.column(leaf.col)
+        if leaf.op == "eq":
+            return leaf.arg in c.index()
+        pats = self.patterns.get(leaf.col)
+        slot = pats.slot.get(leaf) if pats is not None else None
+        if slot is None:  # not in the automaton (an empty text …): assume it may hold
+            return True
+        return self._hits(leaf.col, c).present[leaf.op][slot]
+
+    def _candidates(self, leaf: Leaf, c: _Column) -> Mask | None:
+        """Distinct values holding one of a regex's / LIKE's necessary literals (None: no prefilter)."""
+        pats = self.patterns.get(leaf.col)
+        slots = pats.need.get(leaf) if pats is not None else None
+        if not slots:
+            return None
+        hits = self._hits(leaf.col, c)
+        out = hits.mask(slots[0], "contains", len(c.uniq))
+        for s in slots[1:]:
+            out |= hits.mask(s, "contains", len(c.uniq))
+        return out
 
     def _number(self, leaf: Leaf, c: _Column) -> Mask:
         if c._num is None:
@@ -441,6 +656,8 @@ class GroupEval:
 
     @staticmethod
     def _eq(c: _Column, text: str) -> Mask:
+        if not c.distinct:  # values repeat: the index holds one position per value
+            return _np(pc.fill_null(pc.equal(c.uniq, text), False))
         out = np.zeros(len(c.uniq), np.bool_)
         i = c.index().get(text)
         if i is not None:
@@ -477,6 +694,8 @@ class GroupEval:
             if node.op == "isnull":
                 m = c.codes < 0
                 return m if m.any() else None
+            if not self.maybe(node):
+                return None
             return c.spread(self.dmask(node))
         if isinstance(node, Or):
             return self._or(node.args)
@@ -500,32 +719,17 @@ class GroupEval:
             else:
                 rest.append(a)
         masks: list[Mask | None] = []
-        for col, leaves in by_col.items():
-            if len(leaves) == 1:
-                rest.insert(0, leaves[0])
+        for col, all_leaves in by_col.items():
+            leaves = [lf for lf in all_leaves if self.maybe(lf)]  # the others hold nowhere: all false
+            if len(leaves) <= 1:
+                rest[:0] = leaves
                 continue
             c = self.column(col)
-            d = self._alternation(c, leaves) if combine is np.logical_or and c.big else None
-            if d is None:
-                d = self.dmask(leaves[0])
-                for lf in leaves[1:]:
-                    d = combine(d, self.dmask(lf))
+            d = self.dmask(leaves[0])
+            for lf in leaves[1:]:
+                d = combine(d, self.dmask(lf))
             masks.append(c.spread(d))
         return masks, rest
-
-    def _alternation(self, c: _Column, leaves: list[Leaf]) -> Mask | None:
-        """Several string tests OR-ed on one long column: one RE2 pass instead of one per test."""
-        alts: list[str] = []
-        for lf in leaves:
-            if lf.op not in ("eq", "contains", "startswith", "endswith") or "\\E" in lf.arg or "\x00" in lf.arg:
-                return None
-            q = "\\Q" + lf.arg + "\\E" if lf.arg else ""
-            alts.append(("^" if lf.op in ("eq", "startswith") else "") + q + ("$" if lf.op in ("eq", "endswith") else ""))
-        pattern = "(?s:" + "|".join(f"(?:{a})" for a in alts) + ")"
-        try:
-            return _np(pc.match_substring_regex(c.uniq, pattern))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
 
     def _or(self, args: tuple[Node, ...]) -> Mask | None:
         masks, rest = self._same_column(args, np.logical_or)
@@ -538,6 +742,8 @@ class GroupEval:
     def _and(self, args: tuple[Node, ...]) -> Mask | None:
         leaves = [a for a in args if isinstance(a, Leaf) and a.op != "isnull"]
         if len(leaves) > 1 and len({a.col for a in leaves}) == 1 and len(leaves) == len(args):
+            if not all(self.maybe(lf) for lf in leaves):
+                return None
             c = self.column(leaves[0].col)
             d = self.dmask(leaves[0])
             for lf in leaves[1:]:
@@ -589,4 +795,18 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> Mask:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-__all__ = ["PY_REGEX_UDF", "And", "FieldRef", "GroupEval", "Leaf", "Node", "Not", "Or", "plan_rule"]
+__all__ = [
+    "PY_REGEX_UDF",
+    "And",
+    "FieldRef",
+    "GroupEval",
+    "Leaf",
+    "Node",
+    "Not",
+    "Or",
+    "Patterns",
+    "column_patterns",
+    "necessary",
+    "plan_leaves",
+    "plan_rule",
+]

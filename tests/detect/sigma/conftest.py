@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sigma_rawload import raw_con
@@ -21,3 +23,9 @@ def run_yaml(tmp_path: Path, text: str, events: list[dict[str, Any]]) -> SigmaRu
     rs = load([p])
     assert not rs.skipped, rs.skipped
     return run(raw_con(events), Params(include_builtin=False), rs)
+
+
+@pytest.fixture(autouse=True)
+def _private_rule_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled-rule cache of every test here goes to a temporary folder, never the real home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
