@@ -117,14 +117,22 @@ def main() -> int:
     per_day = max(30, args.lines // (days * LINES_PER_SCANNER_DAY))
     shoreup = [sys.executable, "-m", "shoreup"]
     log = work / "auth.log"
-    for _ in range(3):  # simulate, then rescale the scanners until the file is within 3 % of --lines
+    # Simulate, then re-simulate with more or fewer scanners (bisecting) until the file is within 5 % of
+    # --lines; the lines a scanner adds vary with the seed's draws, so the first guess is only a guess.
+    lo_day, hi_day = 0, 0
+    for attempt in range(6):
         if not log.exists():
             subprocess.run([*shoreup, "simulate", "--out", str(work), "--seed", "1", "--days", str(days),
-                            "--scanners-per-day", str(per_day)], check=True)
+                            "--scanners-per-day", str(per_day)], check=True, capture_output=True)
         n_lines = sum(1 for _ in log.open("rb"))
-        if abs(n_lines - args.lines) <= 0.03 * args.lines:
+        if abs(n_lines - args.lines) <= 0.05 * args.lines or attempt == 5:
             break
-        per_day = max(30, round(per_day * args.lines / max(1, n_lines)))
+        if n_lines < args.lines:
+            lo_day = per_day
+        else:
+            hi_day = per_day
+        guess = round(per_day * args.lines / max(1, n_lines))
+        per_day = max(30, (lo_day + hi_day) // 2 if lo_day and hi_day else guess)
         log.unlink()
     size_mb = log.stat().st_size / 1e6
     print(f"machine: {machine()}; load average before: {load_average()}")
