@@ -171,7 +171,7 @@ def test_every_pack_rule_and_query_renders() -> None:
     by_source: dict[str, list[Any]] = {}
     for r in rs.rules:
         by_source.setdefault(r.source.key, []).append(r)
-    parts = []
+    parts: list[_Part] = []
     for rules in by_source.values():
         group = _Group(rules[0].source, rules, corr)
         group.table = f"({group.select('raw')})"
