@@ -680,9 +680,6 @@ def _dotted_quad(s: str) -> int | None:
     return n
 
 
-_QUAD = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
-
-
 def _dotted_quads(items: Sequence[str]) -> list[int | None]:
     """:func:`_dotted_quad` of many strings at once (in Arrow: a campaign can hold 100,000 addresses)."""
     if len(items) < 64:
@@ -690,8 +687,10 @@ def _dotted_quads(items: Sequence[str]) -> list[int | None]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from shoreup.detect.credential._shared import DOTTED_QUAD
+
     arr = pa.array(items, pa.string())
-    ok = pc.fill_null(pc.match_substring_regex(arr, _QUAD), False)
+    ok = pc.fill_null(pc.match_substring_regex(arr, DOTTED_QUAD), False)
     octets = pc.list_flatten(pc.split_pattern(arr.filter(ok), ".")).cast(pa.int64()).to_numpy()
     quads = octets.reshape(-1, 4)
     ints = ((quads[:, 0] << 24) | (quads[:, 1] << 16) | (quads[:, 2] << 8) | quads[:, 3]).tolist()

@@ -34,6 +34,10 @@ SUCCESS_PAIRS = """
 """
 
 
+#: An IPv4 address written a.b.c.d with ASCII digits and no leading zeros (RE2 / Arrow syntax).
+DOTTED_QUAD = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def net16(ip: str | None) -> str | None:
     """The /16 (IPv4) or /48 (IPv6) network of an address; None when it is not an address."""

@@ -44,7 +44,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
-from shoreup.detect.credential._shared import GUESS, SUCCESS_PAIRS, net16, seconds, span_text, top_share
+from shoreup.detect.credential._shared import (
+    DOTTED_QUAD,
+    GUESS,
+    SUCCESS_PAIRS,
+    net16,
+    seconds,
+    span_text,
+    top_share,
+)
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
 NAME = "distributed_spray"
@@ -463,12 +471,9 @@ def _ip_value(ev: _Events, idx: np.ndarray, column: str) -> list[Any]:
     return [byrank[int(r)] for r in pair_v[first]]
 
 
-_V4 = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
-
-
 def _nets(ips: list[str]) -> list[str | None]:
     """:func:`net16` of many addresses: dotted quads in Arrow, anything else one by one."""
     arr = pa.array(ips, pa.string())
-    quad = pc.fill_null(pc.match_substring_regex(arr, _V4), False)
+    quad = pc.fill_null(pc.match_substring_regex(arr, DOTTED_QUAD), False)
     nets = pc.replace_substring_regex(arr, r"^([0-9]+)\.([0-9]+)\..*$", r"\1.\2.0.0/16").to_pylist()
     return [n if q else net16(ip) for ip, n, q in zip(ips, nets, quad.to_pylist(), strict=True)]
