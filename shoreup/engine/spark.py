@@ -11,8 +11,9 @@ none). Results come back through Arrow, with times as naive UTC exactly as DuckD
 
 Every detector runs here: the credential detectors and the Sigma rules (shoreup's pack and any
 ``--rules`` folder, correlations included). Sigma rules run their compiled SQL (the reference path
-of :mod:`shoreup.detect.sigma.compiler`), transpiled, over the ``raw`` table: one query evaluates
-many rules (:func:`run_sigma`); the matches become findings through the same code as on DuckDB
+of :mod:`shoreup.detect.sigma.compiler`) transpiled, over the columns the Sigma runner makes from
+``raw`` (:func:`run_sigma`: one query evaluates the rules of several logsources, a large logsource
+group is made once and cached); the matches become findings through the same code as on DuckDB
 (:func:`shoreup.detect.sigma.findings_of`), correlations included.
 
 sqlglot's stock Spark generator changes the meaning of several DuckDB forms without a warning; the
@@ -23,26 +24,33 @@ dialect here renders them exactly:
 * ``epoch(t)`` (seconds with microseconds) became ``UNIX_TIMESTAMP`` (whole seconds);
 * ``json_extract_string(j, '$."a.b"')`` became ``GET_JSON_OBJECT(j, '$.a.b')`` (a nested path), and
   its list form and ``'$.*'`` did not render: they read Spark's parse of the object
-  (``FROM_JSON(j, 'MAP<STRING, STRING>')``), which keeps repeated keys as DuckDB does;
-* ``lower(x)`` became Java's (context-dependent final sigma, ``İ`` to two code points, ICU's
-  Unicode version): it is ``TRANSLATE`` with DuckDB's own per-code-point table
+  (``FROM_JSON(j, 'MAP<STRING, STRING>')``), which keeps repeated keys in order as DuckDB does;
+* ``array_to_string`` became ``ARRAY_JOIN``, which gives ``''`` where DuckDB gives NULL (a list of
+  NULLs only);
+* ``lower(x)`` became Java's or ICU's (final sigma, ``İ`` to two code points, another Unicode
+  version): ASCII text keeps ``LOWER``, other text is ``TRANSLATE``-d with DuckDB's own table
   (:func:`lowercase_table`);
 * ``regexp_matches(x, re)`` (RE2) became ``RLIKE`` (java.util.regex, where ``.``, ``$``, ``\\s``,
   ``\\b`` and case folding differ): the pattern is translated to a Java one that matches the same
-  strings (:func:`re2_to_java`), or the rule is refused;
-* ``TRY_CAST(x AS DOUBLE)`` read Java's number syntax: DuckDB's grammar is checked first.
+  strings (:func:`re2_to_java`), or the statement is refused;
+* ``TRY_CAST(x AS DOUBLE)`` read Java's number syntax: DuckDB's grammar is checked first;
+* ``… FROM t WHERE (x)`` is read by Spark as ``t`` aliased ``WHERE`` with a column list:
+  ``WHERE TRUE AND (x)``.
 
 Anything else sqlglot cannot render raises :class:`SparkSQLError` naming the statement.
 
-What Sigma cannot do exactly on Spark is skipped, rule by rule, with the reason (counted in the
-load summary, printed by ``hunt``), never silently different: a regular expression without an exact
-Java spelling (``\\p`` Unicode classes, case-insensitive letters outside ASCII, inline flags inside
-the pattern …), and correlations built on such a rule. One difference lies in the data, not the
-rules: Spark's JSON reader writes some numbers unlike DuckDB's (floating point in scientific
-notation or with 16+ digits, integers past 64 bits, and arrays or objects holding them). Each query
-flags the events that hold one in a field a rule reads (:data:`JSON_INEXACT`); such a rule is
-skipped for that run with the count. A rule whose regular expression DuckDB's RE2 refuses (Python's
-``re`` through a DuckDB function) runs through the same Python function as a Spark UDF.
+What Sigma cannot do exactly on Spark is skipped, rule by rule, with the reason (in the load
+summary's skipped list; ``hunt`` prints each), never silently different: a regular expression
+without an exact Java spelling (``\\p`` Unicode classes, case-insensitive letters outside ASCII,
+inline flags inside the pattern …), and the correlations built on such a rule. One difference lies
+in the data, not the rules: Spark's JSON reader writes some numbers unlike DuckDB's (floating point
+in scientific notation or with 16+ digits, integers past 64 bits, and arrays or objects holding
+them). Each query flags the events holding one (:data:`JSON_SUSPECT`, then :data:`JSON_INEXACT`
+with the value's JSON type, so a string never counts) in a field a rule reads; that rule is skipped
+for the run, with the count. A rule whose regular expression DuckDB's RE2 refuses (Python's ``re``
+through a DuckDB function) runs the same Python function as a Spark UDF; :func:`session` points
+local Python workers at this interpreter and gives the JVMs a deep thread stack (nested conditions
+of rules with thousands of values, Java regexes over long strings).
 
 Requires ``pip install shoreup[spark]`` (pyspark, sqlglot) and Java 17 or later.
 """
@@ -227,13 +235,13 @@ JSON_INEXACT = (
 )
 
 
-#: A JSON object's text that may hold a value Spark writes unlike DuckDB: a number with a fraction
-#: or an exponent, one of 20+ digits, or a character outside the BMP (escaped or not). A cheap test
-#: of the whole text, before any value's: shoreup's readers write no spaces after ':' or ','.
+#: A JSON object's text that may hold a value Spark writes unlike DuckDB: a number (after ``:``, ``,``
+#: or ``[``) with a fraction or an exponent, one of 20+ digits, or a character outside the BMP
+#: (escaped or not). A cheap test of the whole text, made before any value's.
 JSON_SUSPECT = r"[:,\[]\s*-?[0-9]+[.eE]|[:,\[]\s*-?[0-9]{20}|[\x{10000}-\x{10FFFF}]|\\u[dD][89abAB]"
 
 
-def _inexact(gen: SparkGenerator, text: str, kind: str) -> str:
+def _inexact(text: str, kind: str) -> str:
     """Whether a value (its Spark text, its VARIANT type name) may differ from DuckDB's text.
 
     The type is asked only of text that looks suspect (``AND`` stops first); a JSON string is always
@@ -253,14 +261,14 @@ def _json_inexact(gen: SparkGenerator, doc: exp.Expr, keys: exp.Expr | None) -> 
             f"SCHEMA_OF_VARIANT(shoreup_v)))"
         )
         suspect = f"EXISTS(MAP_VALUES({strings}), shoreup_v -> COALESCE(shoreup_v RLIKE {_quote(JSON_INEXACT)}, FALSE))"
-        check = _inexact(gen, "shoreup_z.`0`", "shoreup_z.`1`")
+        check = _inexact("shoreup_z.`0`", "shoreup_z.`1`")
         return f"({suspect} AND COALESCE(EXISTS({zipped}, shoreup_z -> {check}), TRUE))"
     key_list = keys.expressions if isinstance(keys, exp.Array) else [keys]
     if not all(isinstance(k, exp.Literal) and k.is_string for k in key_list):
         raise sqlglot.errors.UnsupportedError("shoreup_json_inexact takes literal keys")
 
     def one(key: str) -> str:
-        return _inexact(gen, f"TRY_ELEMENT_AT({strings}, {key})", f"SCHEMA_OF_VARIANT(TRY_ELEMENT_AT({variants}, {key}))")
+        return _inexact(f"TRY_ELEMENT_AT({strings}, {key})", f"SCHEMA_OF_VARIANT(TRY_ELEMENT_AT({variants}, {key}))")
 
     if not isinstance(keys, exp.Array):  # no lambda: Spark shares the parse with the extraction
         return one(gen.sql(keys))
@@ -474,7 +482,7 @@ class _Re2:
 
     def _literal(self, c: int) -> str:
         if self.fold and (c > 0x7F or chr(c).isalpha()):
-            return _set(_fold([(c, c)], "letter"))
+            return _set(_fold([(c, c)], "text"))
         return _char(c)
 
     def _escape(self) -> str:
@@ -999,9 +1007,10 @@ def run_sigma(con: SparkConnection, params: SigmaParams, rules: RuleSet | None =
     """The Sigma detector on Spark: its findings and load summary, and the rules skipped here with why.
 
     Each rule's compiled SQL runs transpiled (:func:`sigma_predicate`) over the columns of its
-    logsource group (:class:`_Group`, :class:`_Part`); a rule that does not render exactly, or reads a value Spark's JSON reader writes
-    differently in this run, is skipped with its reason, and so is every correlation built on it.
-    The matches become findings through :func:`shoreup.detect.sigma.findings_of`, as on DuckDB.
+    logsource group (:class:`_Group`, :class:`_Part`); a rule that does not render exactly, or reads
+    a value Spark's JSON reader writes differently in this run, is skipped with its reason, and so
+    is every correlation built on it. The matches become findings through
+    :func:`shoreup.detect.sigma.findings_of`, as on DuckDB.
     """
     from shoreup.detect import sigma
     from shoreup.detect.sigma.loader import LoadedCorrelation, RuleSet, Skip

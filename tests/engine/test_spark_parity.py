@@ -22,7 +22,7 @@ import pytest
 
 from shoreup import detect as registry
 from shoreup.detect import sigma
-from shoreup.detect.sigma.loader import BUILTIN_DIR, RuleSet, load
+from shoreup.detect.sigma.loader import BUILTIN_DIR, LoadedCorrelation, LoadedRule, RuleSet, load
 from shoreup.engine.duckdb import Store
 from shoreup.findings import Finding
 from shoreup.schema import AUTH
@@ -190,7 +190,8 @@ def test_sigma_pack_fires_and_stays_silent_alike(spark: SparkSession, tmp_path: 
         files[title] = (f"pack{n:02d}-fire.evtx", f"pack{n:02d}-silent.evtx")
         events += _slotted(fire, 2 * n, files[title][0]) + _slotted(silent, 2 * n + 1, files[title][1])
     rs = load([BUILTIN_DIR])
-    ids = {x.meta.title: x.meta.id for x in [*rs.rules, *rs.correlations] if x.output}
+    loaded: list[LoadedRule | LoadedCorrelation] = [*rs.rules, *rs.correlations]
+    ids = {x.meta.title: x.meta.id for x in loaded if x.output}
     assert set(ids) == set(test_pack.CASES)
     with _raw_store(events) as store:
         on_duckdb, on_spark, skipped = _sigma_both(spark, store, tmp_path, sigma.Params())
