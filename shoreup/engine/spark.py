@@ -737,17 +737,6 @@ class SparkCursor:
         return self._rows[self._next - 1]
 
 
-_PY_RE: dict[str, re.Pattern[str]] = {}
-
-
-def _py_regex(value: str | None, pattern: str) -> bool | None:
-    """Python's ``re.search``, NULL on NULL: the Sigma compiler's UDF for what RE2 refuses."""
-    if value is None:
-        return None
-    rx = _PY_RE.get(pattern)
-    if rx is None:
-        rx = _PY_RE[pattern] = re.compile(pattern)
-    return rx.search(value) is not None
 
 
 class SparkConnection:
@@ -780,8 +769,9 @@ class SparkConnection:
         from pyspark.sql.types import BooleanType
 
         from shoreup.detect.sigma.compiler import PY_REGEX_UDF
+        from shoreup.detect.sigma.runner import py_regex
 
-        self.spark.udf.register(PY_REGEX_UDF, _py_regex, BooleanType())
+        self.spark.udf.register(PY_REGEX_UDF, py_regex, BooleanType())
 
     def sigma_run(self, params: SigmaParams) -> SigmaRun:
         """How :func:`shoreup.detect.sigma.detect` runs the Sigma rules on this connection."""
@@ -1013,8 +1003,15 @@ def run_sigma(con: SparkConnection, params: SigmaParams, rules: RuleSet | None =
     :func:`shoreup.detect.sigma.findings_of`, as on DuckDB.
     """
     from shoreup.detect import sigma
-    from shoreup.detect.sigma.loader import LoadedCorrelation, RuleSet, Skip
-    from shoreup.detect.sigma.runner import IP_FIELDS, SHOW_FIELDS, USER_FIELDS, Event, correlation_fields
+    from shoreup.detect.sigma.loader import RuleSet, Skip
+    from shoreup.detect.sigma.runner import (
+        IP_FIELDS,
+        SHOW_FIELDS,
+        USER_FIELDS,
+        Event,
+        correlation_fields,
+        needed_rules,
+    )
 
     rs = rules if rules is not None else sigma.load_rules(params)
     by_id = rs.by_id()
@@ -1026,18 +1023,7 @@ def run_sigma(con: SparkConnection, params: SigmaParams, rules: RuleSet | None =
         except SparkSQLError as e:
             skipped[r.meta.id] = f"its condition has no exact Spark SQL: {e}"
 
-    needed = {r.meta.id for r in rs.rules if r.output}
-
-    def walk(i: str) -> None:
-        target = by_id[i]
-        if isinstance(target, LoadedCorrelation):
-            for ref in target.refs:
-                walk(ref)
-        else:
-            needed.add(i)
-
-    for c in rs.correlations:
-        walk(c.meta.id)
+    needed = needed_rules(rs)
     count = con.execute("SELECT count(*) FROM raw").fetchone()
     n_events = int(count[0]) if count else 0
     corr = correlation_fields(rs)

@@ -754,16 +754,21 @@ def _holds(v: Variant, c: str | None, e: int | None, f: str | None) -> bool:
     return not v.formats or (f is not None and f in v.formats) or (c is not None and c in v.formats)
 
 
-def _register_py_regex(con: duckdb.DuckDBPyConnection) -> None:
-    cache: dict[str, re.Pattern[str]] = {}
+_PY_RE: dict[str, re.Pattern[str]] = {}
 
-    def match(value: str | None, pattern: str) -> bool | None:
-        if value is None:
-            return None
-        rx = cache.get(pattern)
-        if rx is None:
-            rx = cache[pattern] = re.compile(pattern)
-        return rx.search(value) is not None
+
+def py_regex(value: str | None, pattern: str) -> bool | None:
+    """Python's ``re.search``, NULL on NULL: the Sigma compiler's function for what RE2 refuses."""
+    if value is None:
+        return None
+    rx = _PY_RE.get(pattern)
+    if rx is None:
+        rx = _PY_RE[pattern] = re.compile(pattern)
+    return rx.search(value) is not None
+
+
+def _register_py_regex(con: duckdb.DuckDBPyConnection) -> None:
+    match = py_regex
 
     try:
         con.create_function(
