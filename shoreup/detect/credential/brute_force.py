@@ -21,11 +21,17 @@ tenant whose ordinary churn is high (shared kiosks, stale passwords on many devi
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from shoreup.detect.credential import refs, remembered, rows, utc
+from shoreup.detect.credential import _columns as cols
+from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
@@ -64,98 +70,23 @@ class Params:
     )
 
 
-def _sql(p: Params) -> str:
-    window, fast, gap = p.window_minutes * 60, p.fast_window_seconds, p.run_gap_minutes * 60
-    return f"""
-WITH f AS (
-    SELECT time, epoch(time) AS ts, user, src_ip, host, reason, ref_file, ref_record
-    FROM auth WHERE {GUESS} AND user IS NOT NULL
-),
--- When each account first signed in from each address: failures from there later are the owner's.
-firsts AS (
+#: The candidate failures, with when the account first signed in from the address (null: never) and how
+#: many accounts the input has (the baseline's population). The windows are computed on these columns.
+_FAILURES = f"""
+WITH firsts AS (
     SELECT user AS k_user, src_ip AS k_ip, min(epoch(time)) AS k_ts
     FROM auth WHERE outcome = 'success' AND user IS NOT NULL AND src_ip IS NOT NULL
     GROUP BY user, src_ip
-),
-w AS (
-    SELECT f.*,
-        count(*) OVER (PARTITION BY user ORDER BY ts RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) AS in_window,
-        count(*) OVER (PARTITION BY user ORDER BY ts RANGE BETWEEN {fast} PRECEDING AND CURRENT ROW) AS in_fast,
-        CASE WHEN ts - lag(ts) OVER (PARTITION BY user ORDER BY ts) <= {gap} THEN 0 ELSE 1 END AS new_run,
-        CASE WHEN k.k_ts IS NOT NULL AND k.k_ts < f.ts THEN 0 ELSE 1 END AS new_ip
-    FROM f LEFT JOIN firsts k ON f.user = k.k_user AND f.src_ip = k.k_ip
-),
-peaks AS (
-    SELECT a.user, coalesce(max(w.in_window), 0) AS peak, coalesce(max(w.in_fast), 0) AS peak_fast
-    FROM (SELECT DISTINCT user FROM auth WHERE user IS NOT NULL) a LEFT JOIN w ON a.user = w.user
-    GROUP BY a.user
-),
--- Learn the baseline only from enough accounts to have one (a median of a few is the attack itself).
-baseline AS (
-    SELECT CASE WHEN count(*) >= {int(p.min_accounts)}
-                THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY peak) ELSE 0 END AS typical,
-           CASE WHEN count(*) >= {int(p.min_accounts)}
-                THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY peak_fast) ELSE 0 END AS typical_fast
-    FROM peaks
-),
-r0 AS (SELECT *, sum(new_run) OVER (PARTITION BY user ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run FROM w),
-r1 AS (
-    SELECT *, CASE WHEN new_ip = 1 AND row_number() OVER (PARTITION BY user, run, src_ip, new_ip ORDER BY ts) = 1
-                   AND src_ip IS NOT NULL THEN 1 ELSE 0 END AS first_new_ip
-    FROM r0
-),
--- Running counts within a run: when low-and-slow crossed its thresholds.
-r AS (
-    SELECT *, sum(new_ip) OVER (PARTITION BY user, run ORDER BY ts ROWS UNBOUNDED PRECEDING) AS new_so_far,
-              sum(first_new_ip) OVER (PARTITION BY user, run ORDER BY ts ROWS UNBOUNDED PRECEDING) AS ips_so_far
-    FROM r1
-),
--- The first moment a run crossed a threshold: when a streaming detector would have raised it.
-g AS (
-    SELECT r.user, r.run,
-           min(r.time) AS start, max(r.time) AS "end", count(*) AS failures,
-           max(in_window) AS peak, max(in_fast) AS peak_fast,
-           count(DISTINCT src_ip) AS n_ips,
-           count(DISTINCT CASE WHEN new_ip = 1 THEN src_ip END) AS new_ips,
-           sum(new_ip) AS new_ip_failures,
-           array_agg(DISTINCT src_ip) FILTER (WHERE src_ip IS NOT NULL) AS ips,
-           array_agg(DISTINCT host) FILTER (WHERE host IS NOT NULL) AS hosts,
-           count(*) FILTER (WHERE reason = 'unknown_user') AS unknown_user,
-           min(CASE WHEN in_window >= greatest({int(p.min_failures)}, {p.baseline_factor} * b.typical)
-                      OR in_fast >= greatest({int(p.min_fast_failures)}, {p.baseline_factor} * b.typical_fast)
-                    THEN time END) AS burst_at,
-           min(CASE WHEN new_so_far >= {int(p.min_slow_failures)} AND ips_so_far >= {int(p.min_slow_ips)}
-                    THEN time END) AS slow_at,
-           max(b.typical) AS typical
-    FROM r CROSS JOIN baseline b
-    GROUP BY r.user, r.run
-),
-hits AS (SELECT * FROM g WHERE burst_at IS NOT NULL OR slow_at IS NOT NULL),
--- The evidence of each hit: its first {MAX_EVIDENCE} distinct refs (what a finding keeps) and how many.
-ev AS (
-    SELECT r.user AS e_user, r.run AS e_run, ref_file, ref_record,
-           dense_rank() OVER (PARTITION BY r.user, r.run ORDER BY ref_file, ref_record) AS rk
-    FROM r JOIN hits ON r.user = hits.user AND r.run = hits.run
-),
-refs AS (
-    SELECT e_user, e_run, max(rk) AS evidence_total,
-           array_agg(ref_file ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS files,
-           array_agg(ref_record ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS records
-    FROM ev GROUP BY e_user, e_run
-),
--- Did the account then sign in (or get asked for a second factor) within a day, and from where?
-ok AS (SELECT user AS o_user, time AS o_time, src_ip AS o_ip FROM auth
-       WHERE {PASSWORD_OK} AND user IN (SELECT user FROM hits)),
-after AS (
-    SELECT h.user AS a_user, h.run AS a_run, count(o.o_user) AS n_after,
-           array_agg(DISTINCT o.o_ip) FILTER (WHERE o.o_ip IS NOT NULL) AS ips_after
-    FROM hits h LEFT JOIN ok o ON o.o_user = h.user AND o.o_time >= h.start AND o.o_time <= h."end" + INTERVAL 1 DAY
-    GROUP BY h.user, h.run
 )
-SELECT hits.*, refs.evidence_total, refs.files, refs.records, after.n_after, after.ips_after
-FROM hits JOIN refs ON hits.user = refs.e_user AND hits.run = refs.e_run
-JOIN after ON hits.user = after.a_user AND hits.run = after.a_run
-ORDER BY start, user
+SELECT time, epoch(time) AS ts, user, src_ip, host, reason, ref_file, ref_record, firsts.k_ts AS known_since,
+       (SELECT count(DISTINCT user) FROM auth WHERE user IS NOT NULL) AS accounts
+FROM auth LEFT JOIN firsts ON user = firsts.k_user AND src_ip = firsts.k_ip
+WHERE {GUESS} AND user IS NOT NULL
+"""
+
+#: Did the accounts hit then sign in (or get asked for a second factor), and from where?
+_AFTER = f"""
+SELECT user, time, src_ip FROM auth WHERE {PASSWORD_OK} AND array_contains($users, user)
 """
 
 
@@ -163,7 +94,7 @@ ORDER BY start, user
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per account and run of failures that crossed a threshold."""
     found: list[Finding] = []
-    for r in rows(con, _sql(params)):
+    for r in _runs(con, params):
         ips = sorted(r["ips"] or [])
         after_ips = sorted(r["ips_after"] or [])
         compromised = bool(r["n_after"]) and bool(set(after_ips) & set(ips))
@@ -209,9 +140,102 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                     "detected_at": iso(utc(r["burst_at"] or r["slow_at"])),
                     **({"evidence_total": int(r["evidence_total"])} if r["evidence_total"] > MAX_EVIDENCE else {}),
                 },
-                evidence=refs(r["files"], r["records"]),
+                evidence=r["evidence"],
                 summary=summary,
                 key=f"{r['user']}|{r['run']}",
             )
         )
     return found
+
+
+def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]]:
+    """Each account's runs of failures that crossed a threshold, in (start, user) order.
+
+    The windows, SQL's semantics exactly (see ``_columns``): per account in time order, ``in_window``
+    and ``in_fast`` count the failures in the ``RANGE`` frame ending at each; a run starts after a gap
+    of more than ``run_gap_minutes``; ``new_ip`` marks a failure from an address the account had not
+    signed in from before it; a run's counts of those failures and of their distinct addresses run up
+    to each row, so the first row at which a threshold holds is when a streaming detector would fire."""
+    t = arrow(con, _FAILURES)
+    if not t.num_rows:
+        return []
+    user, users = cols.codes(t, "user")
+    ts = cols.floats(t, "ts")
+    order = cols.group_order(user, ts)
+    user, ts = user[order], ts[order]
+    ip, ips, ip_rank = cols.ranked_codes(t, "src_ip")
+    ip = ip[order]
+    known = cols.floats(t, "known_since")[order]
+    unknown = np.asarray(pc.fill_null(pc.equal(t.column("reason"), "unknown_user"), False), dtype=bool)[order]
+    n = len(ts)
+
+    first_user = cols.starts(user)
+    in_window = cols.sliding(ts, params.window_minutes * 60, group=user)
+    in_fast = cols.sliding(ts, params.fast_window_seconds, group=user)
+    new_run = first_user.copy()
+    new_run[1:] |= (ts[1:] - ts[:-1]) > params.run_gap_minutes * 60
+    run_id = np.cumsum(new_run) - 1
+    run_no = cols.running(new_run, first_user)  # numbered from 1 within the account, as SQL's sum(new_run)
+    new_ip = ~(known < ts)  # never signed in from there, or only later
+    fresh = np.flatnonzero(new_ip & (ip >= 0))
+    first_new_ip = np.zeros(n, dtype=bool)
+    first_new_ip[fresh[cols.first_seen(cols.pair(run_id[fresh], ip[fresh], len(ips)))]] = True
+    new_so_far = cols.running(new_ip, new_run)
+    ips_so_far = cols.running(first_new_ip, new_run)
+
+    # The baseline: the median per-account peak, over every account of the input (no failures: 0).
+    accounts = int(t.column("accounts")[0].as_py() or 0)
+    typical = typical_fast = 0.0
+    if accounts >= params.min_accounts:
+        pad = np.zeros(max(0, accounts - int(first_user.sum())), dtype=np.int64)
+        typical = float(np.median(np.concatenate((cols.group_max(in_window, first_user), pad))))
+        typical_fast = float(np.median(np.concatenate((cols.group_max(in_fast, first_user), pad))))
+    burst = (in_window >= max(params.min_failures, params.baseline_factor * typical)) | (
+        in_fast >= max(params.min_fast_failures, params.baseline_factor * typical_fast))
+    slow = (new_so_far >= params.min_slow_failures) & (ips_so_far >= params.min_slow_ips)
+    run_starts = np.flatnonzero(new_run)
+    run_ends = np.append(run_starts[1:], n)
+    burst_at, slow_at = cols.group_first(burst, new_run), cols.group_first(slow, new_run)
+    hit = np.flatnonzero((burst_at < n) | (slow_at < n))
+    if not len(hit):
+        return []
+
+    times, hosts = t.column("time"), t.column("host")
+
+    def at(i: int) -> Any:
+        return utc(times[int(order[i])].as_py())
+
+    out: list[dict[str, Any]] = []
+    for h in hit:
+        lo, hi = int(run_starts[h]), int(run_ends[h])
+        rows_ = order[lo:hi]
+        ev, total = evidence_refs(t, rows_)
+        run_ips = ip[lo:hi]
+        fresh_ips = run_ips[new_ip[lo:hi] & (run_ips >= 0)]
+        out.append({
+            "user": users[int(user[lo])], "run": int(run_no[lo]),
+            "start": at(lo), "end": at(hi - 1), "failures": hi - lo,
+            "peak": int(in_window[lo:hi].max()), "peak_fast": int(in_fast[lo:hi].max()),
+            "new_ips": len(np.unique(fresh_ips)), "new_ip_failures": int(new_ip[lo:hi].sum()),
+            "ips": cols.distinct_sorted(run_ips, ips, ip_rank),
+            "hosts": sorted({h for h in hosts.take(pa.array(rows_)).unique().to_pylist() if h is not None}),
+            "unknown_user": int(unknown[lo:hi].sum()),
+            "burst_at": at(int(burst_at[h])) if burst_at[h] < n else None,
+            "slow_at": at(int(slow_at[h])) if slow_at[h] < n else None,
+            "typical": typical, "evidence": ev, "evidence_total": total,
+        })
+    out.sort(key=lambda r: (r["start"], r["user"]))
+    _after(con, out)
+    return out
+
+
+def _after(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]) -> None:
+    """For each run: the sign-ins of its account from its start to a day after its end, and their addresses."""
+    by_user: dict[str, list[tuple[Any, Any]]] = {}
+    for r in rows(con, _AFTER, {"users": sorted({r["user"] for r in runs})}):
+        by_user.setdefault(r["user"], []).append((utc(r["time"]), r["src_ip"]))
+    day = dt.timedelta(days=1)
+    for r in runs:
+        later = [(when, ip) for when, ip in by_user.get(r["user"], []) if r["start"] <= when <= r["end"] + day]
+        r["n_after"] = len(later)
+        r["ips_after"] = sorted({ip for _, ip in later if ip is not None})

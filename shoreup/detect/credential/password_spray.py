@@ -21,11 +21,17 @@ attempts succeed: a guessing tool at a login form, spray or brute force (the log
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from shoreup.detect.credential import refs, remembered, rows, utc
+from shoreup.detect.credential import _columns as cols
+from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, SUCCESS_PAIRS, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
@@ -60,88 +66,20 @@ class Params:
     )
 
 
-def _sql(p: Params) -> str:
-    gap, fast = float(p.session_gap_hours) * 3600, int(p.fast_window_seconds)
-    return f"""
-WITH a AS (
-    SELECT time, epoch(time) AS ts, user, src_ip, host, reason, outcome, ref_file, ref_record,
-           CASE WHEN {GUESS} THEN 1 ELSE 0 END AS guess
-    FROM auth WHERE src_ip IS NOT NULL AND ({GUESS} OR (user IS NULL AND outcome = 'success'))
-),
-ok AS ({SUCCESS_PAIRS}),
-e AS (
-    SELECT a.*, CASE WHEN a.guess = 1 AND a.user IS NOT NULL AND ok.ok_user IS NULL THEN 1 ELSE 0 END AS unexplained
-    FROM a LEFT JOIN ok ON a.user = ok.ok_user AND a.src_ip = ok.ok_ip
-),
-s AS (
-    SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY src_ip ORDER BY ts) <= {gap} THEN 0 ELSE 1 END AS new_s
-    FROM e
-),
-s2 AS (SELECT *, sum(new_s) OVER (PARTITION BY src_ip ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session FROM s),
--- Each account's first unexplained failure in the session: counting those counts accounts, not tries.
-fu AS (
-    SELECT *, CASE WHEN unexplained = 1 AND row_number() OVER (
-                  PARTITION BY src_ip, session, user, unexplained ORDER BY ts) = 1 THEN 1 ELSE 0 END AS first_try
-    FROM s2
-),
-fw AS (
-    SELECT *,
-        sum(first_try) OVER (PARTITION BY src_ip, session ORDER BY ts
-                             RANGE BETWEEN {fast} PRECEDING AND CURRENT ROW) AS fast_users,
-        sum(first_try) OVER (PARTITION BY src_ip, session ORDER BY ts ROWS UNBOUNDED PRECEDING) AS users_so_far,
-        sum(CASE WHEN user IS NULL AND guess = 1 THEN 1 ELSE 0 END)
-            OVER (PARTITION BY src_ip, session ORDER BY ts ROWS UNBOUNDED PRECEDING) AS anon_so_far
-    FROM fu
-),
-g AS (
-    SELECT src_ip, session, min(time) AS start, max(time) AS "end",
-           sum(guess) AS attempts,
-           count(DISTINCT CASE WHEN guess = 1 THEN user END) AS users,
-           count(DISTINCT CASE WHEN unexplained = 1 THEN user END) AS unexplained_users,
-           count(DISTINCT CASE WHEN unexplained = 1 AND reason = 'unknown_user' THEN user END) AS unknown_users,
-           sum(CASE WHEN user IS NULL AND guess = 1 THEN 1 ELSE 0 END) AS anonymous,
-           sum(CASE WHEN user IS NULL AND guess = 0 THEN 1 ELSE 0 END) AS anonymous_ok,
-           max(fast_users) AS peak_fast,
-           min(CASE WHEN fast_users >= {int(p.min_fast_users)} OR users_so_far >= {int(p.min_users)}
-                    THEN time END) AS users_at,
-           min(CASE WHEN anon_so_far >= {int(p.min_anonymous_failures)} THEN time END) AS anon_at,
-           array_agg(DISTINCT user) FILTER (WHERE unexplained = 1) AS targets,
-           array_agg(DISTINCT user) FILTER (WHERE guess = 1 AND user IS NOT NULL) AS failed,
-           array_agg(DISTINCT host) FILTER (WHERE host IS NOT NULL) AS hosts
-    FROM fw GROUP BY src_ip, session
-),
-hits AS (
-    SELECT * FROM g
-    WHERE (users_at IS NOT NULL AND unexplained_users >= {float(p.min_unexplained_share)} * users)
-       OR (anon_at IS NOT NULL AND anonymous_ok <= {float(p.max_anonymous_success_share)} * (anonymous + anonymous_ok))
-),
--- The evidence of each hit (its failed guesses): the first {MAX_EVIDENCE} distinct refs and how many.
-ev AS (
-    SELECT fw.src_ip AS e_ip, fw.session AS e_session, ref_file, ref_record,
-           dense_rank() OVER (PARTITION BY fw.src_ip, fw.session ORDER BY ref_file, ref_record) AS rk
-    FROM fw JOIN hits ON fw.src_ip = hits.src_ip AND fw.session = hits.session
-    WHERE fw.guess = 1
-),
-refs AS (
-    SELECT e_ip, e_session, max(rk) AS evidence_total,
-           array_agg(ref_file ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS files,
-           array_agg(ref_record ORDER BY ref_file, ref_record) FILTER (WHERE rk <= {MAX_EVIDENCE}) AS records
-    FROM ev GROUP BY e_ip, e_session
-),
--- Who then signed in (or was asked for a second factor) from the address within a day.
-ok_after AS (SELECT user AS o_user, time AS o_time, src_ip AS o_ip FROM auth
-             WHERE {PASSWORD_OK} AND src_ip IN (SELECT src_ip FROM hits)),
-after AS (
-    SELECT h.src_ip AS a_ip, h.session AS a_session,
-           array_agg(DISTINCT o.o_user) FILTER (WHERE o.o_user IS NOT NULL) AS users_after
-    FROM hits h LEFT JOIN ok_after o
-        ON o.o_ip = h.src_ip AND o.o_time >= h.start AND o.o_time <= h."end" + INTERVAL 1 DAY
-    GROUP BY h.src_ip, h.session
-)
-SELECT hits.*, refs.evidence_total, refs.files, refs.records, after.users_after
-FROM hits LEFT JOIN refs ON hits.src_ip = refs.e_ip AND hits.session = refs.e_session
-JOIN after ON hits.src_ip = after.a_ip AND hits.session = after.a_session
-ORDER BY start, src_ip
+#: The candidate rows: failed guesses and (for account-less sources) successful logins from an address,
+#: each guess marked unexplained when its account never signed in from that address.
+_ROWS = f"""
+WITH ok AS ({SUCCESS_PAIRS})
+SELECT time, epoch(time) AS ts, user, src_ip, host, reason, ref_file, ref_record,
+       CASE WHEN {GUESS} THEN 1 ELSE 0 END AS guess,
+       CASE WHEN {GUESS} AND user IS NOT NULL AND ok.ok_user IS NULL THEN 1 ELSE 0 END AS unexplained
+FROM auth LEFT JOIN ok ON user = ok.ok_user AND src_ip = ok.ok_ip
+WHERE src_ip IS NOT NULL AND ({GUESS} OR (user IS NULL AND outcome = 'success'))
+"""
+
+#: Who then signed in (or was asked for a second factor) from the sprayers' addresses?
+_AFTER = f"""
+SELECT user, time, src_ip FROM auth WHERE {PASSWORD_OK} AND array_contains($ips, src_ip)
 """
 
 
@@ -149,7 +87,7 @@ ORDER BY start, src_ip
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per source and session of spraying."""
     found: list[Finding] = []
-    for r in rows(con, _sql(params)):
+    for r in _sessions(con, params):
         hit = sorted(set(u for u in r["users_after"] or [] if u) & set(r["failed"] or []))
         targets = sorted(set(r["targets"] or []) | set(hit))
         hours = max((r["end"] - r["start"]).total_seconds() / 3600, 1 / 3600)
@@ -198,9 +136,99 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                     "detected_at": iso(utc(detected)),
                     **({"evidence_total": int(r["evidence_total"])} if (r["evidence_total"] or 0) > MAX_EVIDENCE else {}),
                 },
-                evidence=refs(r["files"], r["records"]),
+                evidence=r["evidence"],
                 summary=summary,
                 key=f"{r['src_ip']}|{r['session']}",
             )
         )
     return found
+
+
+def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]]:
+    """Each source's sessions that crossed a threshold, in (start, source) order.
+
+    Per address in time order (SQL's semantics exactly, see ``_columns``): a session starts after a
+    gap of more than ``session_gap_hours``; an account's first unexplained failure in a session counts
+    it once; the accounts counted in the ``RANGE`` frame of ``fast_window_seconds`` and so far in the
+    session, and the account-less failures so far, run up to each row: the first row at which a
+    threshold holds is when a streaming detector would fire."""
+    t = arrow(con, _ROWS)
+    if not t.num_rows:
+        return []
+    ip, ips = cols.codes(t, "src_ip")
+    ts = cols.floats(t, "ts")
+    order = cols.group_order(ip, ts)
+    ip, ts = ip[order], ts[order]
+    user, users, user_rank = cols.ranked_codes(t, "user")
+    user = user[order]
+    guess = cols.floats(t, "guess")[order] == 1
+    unexplained = cols.floats(t, "unexplained")[order] == 1
+    unknown = np.asarray(pc.fill_null(pc.equal(t.column("reason"), "unknown_user"), False), dtype=bool)[order]
+    anonymous = (user < 0) & guess
+    n = len(ts)
+
+    first_ip = cols.starts(ip)
+    new_s = first_ip.copy()
+    new_s[1:] |= (ts[1:] - ts[:-1]) > float(params.session_gap_hours) * 3600
+    session_id = np.cumsum(new_s) - 1
+    session_no = cols.running(new_s, first_ip)  # numbered from 1 within the source, as SQL's sum(new_s)
+    tried = np.flatnonzero(unexplained)
+    first_try = np.zeros(n, dtype=bool)
+    first_try[tried[cols.first_seen(cols.pair(session_id[tried], user[tried], len(users)))]] = True
+    fast_users = cols.sliding(ts, int(params.fast_window_seconds), hit=first_try, group=session_id)
+    users_so_far = cols.running(first_try, new_s)
+    anon_so_far = cols.running(anonymous, new_s)
+    users_at = cols.group_first((fast_users >= params.min_fast_users) | (users_so_far >= params.min_users), new_s)
+    anon_at = cols.group_first(anon_so_far >= params.min_anonymous_failures, new_s)
+    candidates = np.flatnonzero((users_at < n) | (anon_at < n))
+    if not len(candidates):
+        return []
+
+    bounds = np.append(np.flatnonzero(new_s), n)
+    times, hosts = t.column("time"), t.column("host")
+
+    def at(i: int) -> Any:
+        return utc(times[int(order[i])].as_py())
+
+    out: list[dict[str, Any]] = []
+    for c in candidates:
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        u, g, x = user[lo:hi], guess[lo:hi], unexplained[lo:hi]
+        n_users = len(np.unique(u[g & (u >= 0)]))
+        targets = cols.distinct_sorted(u[x], users, user_rank)
+        anon, anon_ok = int(anonymous[lo:hi].sum()), int(((u < 0) & ~g).sum())
+        spray = users_at[c] < n and len(targets) >= float(params.min_unexplained_share) * n_users
+        form = anon_at[c] < n and anon_ok <= float(params.max_anonymous_success_share) * (anon + anon_ok)
+        if not (spray or form):
+            continue
+        rows_ = order[lo:hi]
+        ev, total = evidence_refs(t, rows_[g])
+        out.append({
+            "src_ip": ips[int(ip[lo])], "session": int(session_no[lo]),
+            "start": at(lo), "end": at(hi - 1), "attempts": int(g.sum()),
+            "users": n_users, "unexplained_users": len(targets),
+            "unknown_users": len(np.unique(u[x & unknown[lo:hi]])),
+            "anonymous": anon, "anonymous_ok": anon_ok,
+            "peak_fast": int(fast_users[lo:hi].max()),
+            "users_at": at(int(users_at[c])) if users_at[c] < n else None,
+            "anon_at": at(int(anon_at[c])) if anon_at[c] < n else None,
+            "targets": targets, "failed": cols.distinct_sorted(u[g], users, user_rank),
+            "hosts": sorted({h for h in hosts.take(pa.array(rows_)).unique().to_pylist() if h is not None}),
+            "evidence": ev, "evidence_total": total,
+        })
+    out.sort(key=lambda r: (r["start"], r["src_ip"]))
+    _after(con, out)
+    return out
+
+
+def _after(con: duckdb.DuckDBPyConnection, sessions: list[dict[str, Any]]) -> None:
+    """For each session: who signed in from its address from its start to a day after its end."""
+    if not sessions:
+        return
+    by_ip: dict[str, list[tuple[Any, Any]]] = {}
+    for r in rows(con, _AFTER, {"ips": sorted({r["src_ip"] for r in sessions})}):
+        by_ip.setdefault(r["src_ip"], []).append((utc(r["time"]), r["user"]))
+    day = dt.timedelta(days=1)
+    for r in sessions:
+        r["users_after"] = sorted({u for when, u in by_ip.get(r["src_ip"], [])
+                                   if u is not None and r["start"] <= when <= r["end"] + day})
