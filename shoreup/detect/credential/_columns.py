@@ -39,6 +39,12 @@ def ranked_codes(t: pa.Table, column: str) -> tuple[np.ndarray, list[Any], np.nd
     return out, enc.dictionary.to_pylist(), rank
 
 
+def sort_key(c: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """A sortable integer per row from :func:`ranked_codes`: ``ORDER BY column ASC NULLS LAST``."""
+    out: np.ndarray = np.where(c >= 0, rank[c], len(rank))
+    return out
+
+
 def distinct_sorted(c: np.ndarray, values: list[Any], rank: np.ndarray) -> list[Any]:
     """The distinct non-null values of some codes, sorted: ``sorted(set(...))`` without strings."""
     u = np.unique(c[c >= 0])

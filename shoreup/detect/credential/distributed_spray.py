@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoreup.detect.credential import _columns as cols
 from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
 from shoreup.detect.credential._shared import (
     DOTTED_QUAD,
@@ -105,7 +106,6 @@ class Params:
 
 
 def _sql(p: Params) -> str:
-    fresh = float(p.fresh_hours) * 3600
     return f"""
 WITH ok AS ({SUCCESS_PAIRS}),
 egress AS (
@@ -126,11 +126,12 @@ c AS (
            CASE WHEN user IS NULL OR reason = 'unknown_user' THEN 1 ELSE 0 END AS unknown,
            first_ok.f_ts AS ip_first_ok
     FROM auth
-    LEFT JOIN ok ON user = ok.ok_user AND src_ip = ok.ok_ip
-    LEFT JOIN egress ON src_ip = egress.e_ip
-    LEFT JOIN anon_ok ON src_ip = anon_ok.a_ip AND user IS NULL
     LEFT JOIN first_ok ON src_ip = first_ok.f_ip
-    WHERE {GUESS} AND src_ip IS NOT NULL AND ok.ok_user IS NULL AND egress.e_ip IS NULL AND anon_ok.a_ip IS NULL
+    WHERE {GUESS} AND src_ip IS NOT NULL
+      -- Anti-joins as subqueries: the engine then builds its hash tables on the small side.
+      AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.ok_user = auth.user AND ok.ok_ip = auth.src_ip)
+      AND src_ip NOT IN (SELECT e_ip FROM egress)
+      AND NOT (user IS NULL AND src_ip IN (SELECT a_ip FROM anon_ok))
 ),
 -- An address that tries many accounts (or a web form many times) alone is a single-source spray,
 -- reported by password_spray; a distributed campaign is made of the many that each try a few.
@@ -139,15 +140,8 @@ solo AS (
     HAVING count(DISTINCT user) > {int(p.max_accounts_per_ip)}
         OR sum(CASE WHEN user IS NULL THEN 1 ELSE 0 END) > {int(p.max_accounts_per_ip)}
 ),
-f AS (
-    SELECT *, CASE WHEN user IS NULL
-                     OR lag(ts) OVER (PARTITION BY source_format, user ORDER BY ts) IS NULL
-                     OR ts - lag(ts) OVER (PARTITION BY source_format, user ORDER BY ts) > {fresh}
-                   THEN 1 ELSE 0 END AS fresh
-    FROM c LEFT JOIN solo ON c.src_ip = solo.s_ip WHERE solo.s_ip IS NULL
-)
+f AS (SELECT c.* FROM c LEFT JOIN solo ON c.src_ip = solo.s_ip WHERE solo.s_ip IS NULL)
 SELECT * FROM f
-ORDER BY source_format, ts, ref_file, ref_record
 """
 
 
@@ -167,13 +161,33 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     found: list[Finding] = []
     if not table.num_rows:
         return found
-    formats = table.column("source_format").to_pylist()
-    bounds = [0] + [i for i in range(1, len(formats)) if formats[i] != formats[i - 1]] + [len(formats)]
-    for lo, hi in itertools.pairwise(bounds):  # the rows come ordered by format
-        events = _Events(table.slice(lo, hi - lo), float(params.window_hours) * 3600,
+    # In (format, time, ref) order: each format is the tenant as one identity source sees it.
+    fmt, formats, fmt_rank = cols.ranked_codes(table, "source_format")
+    ref_file, _, file_rank = cols.ranked_codes(table, "ref_file")
+    ts = cols.floats(table, "ts")
+    order = np.lexsort((cols.floats(table, "ref_record"), cols.sort_key(ref_file, file_rank), ts,
+                        cols.sort_key(fmt, fmt_rank)))
+    table, fmt, ts = table.take(pa.array(order)), fmt[order], ts[order]
+    fresh = _fresh(fmt, cols.codes(table, "user")[0], ts, float(params.fresh_hours) * 3600)
+    bounds = [*np.flatnonzero(cols.starts(fmt)).tolist(), table.num_rows]
+    for lo, hi in itertools.pairwise(bounds):
+        events = _Events(table.slice(lo, hi - lo), fresh[lo:hi], float(params.window_hours) * 3600,
                          float(params.fast_window_minutes) * 60)
-        found.extend(_campaigns(con, params, str(formats[lo]), events))
+        found.extend(_campaigns(con, params, str(formats[int(fmt[lo])] if fmt[lo] >= 0 else None), events))
     return found
+
+
+def _fresh(fmt: np.ndarray, user: np.ndarray, ts: np.ndarray, hours: float) -> np.ndarray:
+    """A nameless try, or an account's first in its format, or its first after ``hours`` without one:
+    ``lag(ts) OVER (PARTITION BY source_format, user ORDER BY ts)`` is null or further back than that."""
+    by_user = np.lexsort((ts, user, fmt))  # stable: ties keep the (time, ref) order
+    t = ts[by_user]
+    first = cols.starts(fmt[by_user], user[by_user])
+    first[1:] |= (t[1:] - t[:-1]) > hours
+    out = np.empty(len(ts), dtype=bool)
+    out[by_user] = first
+    out |= user < 0
+    return out
 
 
 class _Events:
@@ -182,25 +196,25 @@ class _Events:
     With, for each, the fresh targets in the ``window`` (and the ``fast`` window) up to it: existing
     accounts (``fresh_known``), non-existent names (``fresh_unknown``) and both (``fresh_fast``)."""
 
-    def __init__(self, t: pa.Table, window: float, fast: float) -> None:
+    def __init__(self, t: pa.Table, fresh: np.ndarray, window: float, fast: float) -> None:
         self.table = t
         self.n = t.num_rows
         self._features: list[dict[str, Any]] | None = None
-        self.ts = _floats(t, "ts")
-        self.fresh = _floats(t, "fresh") == 1
-        self.unknown = _floats(t, "unknown") == 1
-        self.fresh_known = _sliding(self.ts, self.fresh & ~self.unknown, window)
-        self.fresh_unknown = _sliding(self.ts, self.fresh & self.unknown, window)
-        self.fresh_fast = _sliding(self.ts, self.fresh, fast)
-        self.user, self.users = _codes(t, "user")
-        self.ip, self.ips = _codes(t, "src_ip")
+        self.ts = cols.floats(t, "ts")
+        self.fresh = fresh
+        self.unknown = cols.floats(t, "unknown") == 1
+        self.fresh_known = cols.sliding(self.ts, window, self.fresh & ~self.unknown).astype(np.float64)
+        self.fresh_unknown = cols.sliding(self.ts, window, self.fresh & self.unknown).astype(np.float64)
+        self.fresh_fast = cols.sliding(self.ts, fast, self.fresh).astype(np.float64)
+        self.user, self.users = cols.codes(t, "user")
+        self.ip, self.ips, self.ip_rank = cols.ranked_codes(t, "src_ip")
         # Truthy names (neither null nor empty): what the attribution counts as an account.
         self.named = np.zeros(len(self.users) + 1, dtype=bool)
         self.named[:-1] = [bool(u) for u in self.users]
         self.user_named = self.named[self.user]  # code -1 reads the last slot: False
         # Per address (by code): when anyone first signed in from it (inf: never).
         self.ip_first_ok = np.full(len(self.ips), np.inf)
-        first_ok = np.nan_to_num(_floats(t, "ip_first_ok"), nan=np.inf)
+        first_ok = np.nan_to_num(cols.floats(t, "ip_first_ok"), nan=np.inf)
         self.ip_first_ok[self.ip[self.ip >= 0]] = first_ok[self.ip >= 0]
 
     def tenant_features(self, con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]]:
@@ -211,26 +225,6 @@ class _Events:
 
     def value(self, column: str, i: int) -> Any:
         return self.table.column(column)[int(i)].as_py()
-
-
-def _sliding(ts: np.ndarray, hit: np.ndarray, window: float) -> np.ndarray:
-    """For each row, the hits among rows with ``ts - window <= t <= ts`` (times sorted): SQL's
-    ``sum(hit) OVER (ORDER BY ts RANGE BETWEEN window PRECEDING AND CURRENT ROW)``, peers included."""
-    total = np.concatenate(([0], np.cumsum(hit, dtype=np.int64)))
-    upper = np.searchsorted(ts, ts, side="right")
-    lower = np.searchsorted(ts, ts - window, side="left")
-    return (total[upper] - total[lower]).astype(np.float64)
-
-
-def _floats(t: pa.Table, column: str) -> np.ndarray:
-    return np.asarray(pc.cast(t.column(column), pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def _codes(t: pa.Table, column: str) -> tuple[np.ndarray, list[Any]]:
-    """Dictionary codes of a string column (-1 for null) and its distinct values."""
-    enc = pc.dictionary_encode(t.column(column).combine_chunks())
-    codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return codes, enc.dictionary.to_pylist()
 
 
 def _background(ev: _Events, key: np.ndarray, unknown: bool, window: float) -> float:
@@ -341,10 +335,10 @@ def _finding(
     if int(per_ip_counts.max()) > params.max_top_ip_share * len(idx):  # one source carries it: single-source spray
         return None
     start, end = ev.value("time", idx[0]), ev.value("time", idx[-1])
-    ip_names = [ev.ips[c] for c in ip_codes]
-    ips = sorted(ip_names)
     new = ~(ev.ip_first_ok[ip_codes] < ev.ts[idx[0]])  # no one had signed in from there before it began
-    new_ips = sorted(ip for ip, is_new in zip(ip_names, new, strict=True) if is_new)
+    by_name = np.argsort(ev.ip_rank[ip_codes])  # the addresses in sorted order, without sorting strings
+    ips = [ev.ips[int(c)] for c in ip_codes[by_name]]
+    new_ips = [ev.ips[int(c)] for c in ip_codes[by_name][new[by_name]]]
     named = idx[ev.user_named[idx]]
     user_codes, per_user_counts = np.unique(ev.user[named], return_counts=True)
     users = sorted(u for u in (ev.users[c] for c in user_codes) if u != "(no name)")
