@@ -44,6 +44,17 @@ def ddl(table: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
 
 
+def _naive_utc(data: pa.Table) -> pa.Table:
+    """Time columns as naive UTC: the stored ``TIMESTAMP`` is UTC, and DuckDB converts a zoned Arrow
+    column value by value (~20 % of an insert) where dropping the zone is free (the values are UTC)."""
+    for i, f in enumerate(data.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            utc = data.column(i).cast(pa.timestamp(f.type.unit, "UTC"))
+            data = data.set_column(i, pa.field(f.name, pa.timestamp(f.type.unit), f.nullable, f.metadata),
+                                   utc.cast(pa.timestamp(f.type.unit)))
+    return data
+
+
 class Store:
     """The normalized tables in one DuckDB database (in memory unless ``path`` is given)."""
 
@@ -95,7 +106,7 @@ class Store:
 
     def _flush_table(self, table: str) -> None:
         batches, self._pending[table], self._pending_rows[table] = self._pending[table], [], 0
-        data = pa.Table.from_batches(batches, schema=TABLES[table])
+        data = _naive_utc(pa.Table.from_batches(batches, schema=TABLES[table]))
         self._con.register("_shoreup_pending", data)
         try:
             self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shoreup_pending")
