@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoreup.detect.credential import arrow, rows, utc
+from shoreup.detect.credential import arrow, utc
 from shoreup.detect.credential._campaigns import Campaign, campaigns
 from shoreup.detect.credential._shared import PASSWORD_OK, net16
 from shoreup.findings import Finding, Ref, iso
@@ -63,6 +63,13 @@ class Params:
     )
 
 
+#: The event columns of a tenant row of ``_EVENTS_AND_TENANT`` (none).
+_NO_EVENT = ("CAST(NULL AS TIMESTAMP) AS time, CAST(NULL AS DOUBLE) AS ts, CAST(NULL AS VARCHAR) AS src_ip, "
+             "CAST(NULL AS VARCHAR) AS outcome, CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS method, "
+             "CAST(NULL AS VARCHAR) AS user_agent, CAST(NULL AS VARCHAR) AS country, CAST(NULL AS BIGINT) AS asn, "
+             "CAST(NULL AS VARCHAR) AS host, CAST(NULL AS VARCHAR) AS source_format, "
+             "CAST(NULL AS VARCHAR) AS ref_file, CAST(NULL AS BIGINT) AS ref_record")
+
 #: Password-correct outcomes in time order, numbered: ``k`` is an outcome's place in that order.
 _ORDERED = f"""
 SELECT time, epoch(time) AS ts, user, src_ip, outcome, reason, method, user_agent, country, asn, host, source_format,
@@ -72,24 +79,24 @@ FROM auth
 WHERE user IS NOT NULL AND ({PASSWORD_OK})
 """
 
-#: The targeted accounts' outcomes, whole, up to the last moment that can matter: their history and the
-#: candidates.
-_EVENTS = f"""
-WITH e AS ({_ORDERED})
-SELECT * FROM e WHERE array_contains($users, user) AND ts <= $until ORDER BY k
-"""
-
-#: What the tenant's sign-ins tell, as when each first happened: every (address, account) and (user
-#: agent, account) pair and every country, with the place of its first success.
-_TENANT = f"""
+#: In one statement (the ordering computed once): the targeted accounts' outcomes, whole, up to the last
+#: moment that can matter — their history and the candidates (``kind`` 'event') —, and what the
+#: tenant's sign-ins tell, as when each first happened: every (address, account) and (user agent,
+#: account) pair and every country, with the place of its first success.
+_EVENTS_AND_TENANT = f"""
 WITH e AS ({_ORDERED}),
 s AS (SELECT * FROM e WHERE outcome = 'success')
-SELECT 'ip' AS kind, src_ip AS v, user, min(k) AS k FROM s WHERE src_ip IS NOT NULL AND src_ip <> '' GROUP BY src_ip, user
+SELECT 'event' AS kind, CAST(NULL AS VARCHAR) AS v, user, k, time, ts, src_ip, outcome, reason, method, user_agent,
+       country, asn, host, source_format, ref_file, ref_record
+FROM e WHERE array_contains($users, user) AND ts <= $until
 UNION ALL
-SELECT 'ua' AS kind, user_agent AS v, user, min(k) AS k FROM s
+SELECT 'ip' AS kind, src_ip AS v, user, min(k) AS k, {_NO_EVENT} FROM s WHERE src_ip IS NOT NULL AND src_ip <> ''
+GROUP BY src_ip, user
+UNION ALL
+SELECT 'ua' AS kind, user_agent AS v, user, min(k) AS k, {_NO_EVENT} FROM s
 WHERE user_agent IS NOT NULL AND user_agent <> '' GROUP BY user_agent, user
 UNION ALL
-SELECT 'country' AS kind, country AS v, NULL AS user, min(k) AS k FROM s
+SELECT 'country' AS kind, country AS v, CAST(NULL AS VARCHAR) AS user, min(k) AS k, {_NO_EVENT} FROM s
 WHERE country IS NOT NULL AND country <> '' GROUP BY country
 """
 
@@ -156,13 +163,21 @@ class _History:
     last: dict[str, Any] | None = None
 
     def add(self, e: dict[str, Any]) -> None:
-        if e["src_ip"]:
-            self.ips.add(e["src_ip"])
-            self.nets.add(net16(e["src_ip"]) or e["src_ip"])
-        for attr, col in (("asns", "asn"), ("countries", "country"), ("uas", "user_agent"), ("methods", "method")):
-            if e[col] is not None:
-                getattr(self, attr).add(e[col])
+        self.add_values(e["src_ip"], e["asn"], e["country"], e["user_agent"], e["method"])
         self.last = e
+
+    def add_values(self, ip: str | None, asn: int | None, country: str | None, ua: str | None, method: str | None) -> None:
+        if ip:
+            self.ips.add(ip)
+            self.nets.add(net16(ip) or ip)
+        if asn is not None:
+            self.asns.add(asn)
+        if country is not None:
+            self.countries.add(country)
+        if ua is not None:
+            self.uas.add(ua)
+        if method is not None:
+            self.methods.add(method)
 
 
 def _why(e: dict[str, Any], h: _History, person: _History, tenant: _Tenant, c: Campaign, travel: float) -> list[str]:
@@ -236,12 +251,19 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     # Only the targeted accounts' outcomes are walked one by one; the tenant's are summed up in SQL.
     within, travel = float(params.within_days) * 86400, float(params.travel_hours) * 3600
     until = max(_ts_end(c) for c in camps) + within
-    events = rows(con, _EVENTS, {"users": sorted(set().union(*(c.users for c in camps))), "until": until})
-    tenant = _Tenant(arrow(con, _TENANT))
+    both = arrow(con, _EVENTS_AND_TENANT, {"users": sorted(set().union(*(c.users for c in camps))), "until": until})
+    is_event = pc.equal(both.column("kind"), "event")
+    tenant = _Tenant(both.filter(pc.invert(is_event)))
+    table = both.filter(is_event)
+    table = table.take(pc.sort_indices(table.column("k")))
     histories: dict[tuple[str, str], _History] = {}
     people: dict[str, _History] = {}  # the same, across every source
+    # Outcomes before any attack began can be no candidate: they only make history, column by column.
+    first = min(c.start.timestamp() for c in camps) - 1
+    cut = int(np.searchsorted(np.asarray(table.column("ts").to_numpy(zero_copy_only=False)), first, side="left"))
+    _history(table.slice(0, cut), histories, people)
     hits: dict[int, list[tuple[dict[str, Any], list[str]]]] = {}
-    for e in events:
+    for e in table.slice(cut).to_pylist():
         h = histories.setdefault((e["user"], e["source_format"]), _History())
         candidates: list[tuple[int, list[str]]] = []
         for i, c in enumerate(camps):
@@ -261,6 +283,32 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
             h.add(e)
             people.setdefault(e["user"], _History()).add(e)
     return [_finding(camps[i], found) for i, found in sorted(hits.items())]
+
+
+def _history(prior: pa.Table, histories: dict[tuple[str, str], _History], people: dict[str, _History]) -> None:
+    """What the successes among ``prior`` outcomes (in order) add to each account's history, as
+    :meth:`_History.add` would one by one, without a dict per outcome."""
+    ok = prior.filter(pc.equal(prior.column("outcome"), "success"))
+    cols = {n: ok.column(n).to_pylist() for n in ("user", "source_format", "src_ip", "asn", "country", "user_agent", "method")}
+    last: dict[tuple[str, str], int] = {}
+    for i, (user, fmt, ip, asn, country, ua, method) in enumerate(zip(*cols.values(), strict=True)):
+        key = (user, fmt)
+        h = histories.get(key)
+        if h is None:
+            h = histories[key] = _History()
+        h.add_values(ip, asn, country, ua, method)
+        p = people.get(user)
+        if p is None:
+            p = people[user] = _History()
+        p.add_values(ip, asn, country, ua, method)
+        last[key] = i
+    by_user: dict[str, int] = {}
+    for (user, _), i in last.items():
+        by_user[user] = max(i, by_user.get(user, -1))
+    for key, i in last.items():
+        histories[key].last = ok.slice(i, 1).to_pylist()[0]
+    for user, i in by_user.items():
+        people[user].last = ok.slice(i, 1).to_pylist()[0]
 
 
 def _ts(e: dict[str, Any]) -> float:
