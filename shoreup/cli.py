@@ -91,6 +91,10 @@ def hunt(
     tlp: TlpOpt = "amber",
     engine: Annotated[str, typer.Option(help="Run the detectors on duckdb (embedded) or spark.")] = "duckdb",
     spark_master: Annotated[str, typer.Option(help="Spark master URL for --engine spark.")] = "local[*]",
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Processes reading the inputs in parallel (default: one per CPU)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every note.")] = False,
 ) -> None:
     """Read logs (and mail), run the detectors, tie findings into incidents, report.
@@ -103,7 +107,7 @@ def hunt(
         raise _fail(f"unknown engine {engine!r}: use duckdb or spark")
     code = run_hunt(
         paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma, outputs=outputs,
-        spark_master=spark_master if engine == "spark" else None,
+        spark_master=spark_master if engine == "spark" else None, jobs=jobs,
     )
     raise typer.Exit(code)
 
@@ -121,6 +125,7 @@ def run_hunt(
     sigma: dict[str, Any] | None = None,
     outputs: Outputs | None = None,
     spark_master: str | None = None,
+    jobs: int | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -138,7 +143,7 @@ def run_hunt(
     log_paths = [p for p in paths if not incidents.is_mail_input(p)]
     try:
         with Store(db, memory_limit=memory_limit) as store, _progress(err, quiet=json_out) as progress:
-            report = pipeline.ingest(log_paths, store, options, fmt=fmt, progress=progress)
+            report = pipeline.ingest(log_paths, store, options, fmt=fmt, progress=progress, jobs=jobs)
             skipped: dict[str, str] = {}
             if spark_master:
                 from shoreup.engine import spark

@@ -12,8 +12,8 @@ from shoreup import sources
 from shoreup.engine.duckdb import Store
 from shoreup.errors import InputError
 from shoreup.findings import Finding
-from shoreup.sources._base import Damage, FileStats, ReadContext, ReadOptions
-from shoreup.sources.inputs import Input, expand, open_input
+from shoreup.sources._base import Damage, FileStats, ReadContext, ReadOptions, SegmentUnsafe
+from shoreup.sources.inputs import Input, expand, open_input, open_range
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -70,8 +70,14 @@ def ingest(
     options: ReadOptions | None = None,
     fmt: str | None = None,
     progress: ProgressFn | None = None,
+    jobs: int | None = None,
 ) -> IngestReport:
-    """Read every input into ``store``; a broken input is reported and the rest still read."""
+    """Read every input into ``store``; a broken input is reported and the rest still read.
+
+    ``jobs`` worker processes read files (and line-aligned parts of large NDJSON files) in parallel,
+    the store receiving their rows in input order: the result is the same as reading serially.
+    None means one per CPU; 1 reads everything in this process.
+    """
     options = options or ReadOptions()
     if fmt is not None:
         sources.load(fmt)  # an unknown --format is a usage error before any reading
@@ -80,6 +86,11 @@ def ingest(
     report = IngestReport(errors=list(errors))
     explicit = set(paths)
     run_state: dict[str, Any] = {}
+    from shoreup import parallel
+
+    if parallel.ingest(inputs, store, options, fmt, explicit, run_state, report, progress, jobs):
+        report.seconds = time.perf_counter() - started
+        return report
     for n, inp in enumerate(inputs):
         if progress:
             progress(inp.name, n, len(inputs))
@@ -93,10 +104,27 @@ def ingest(
 def _read_one(
     inp: Input, store: Store, options: ReadOptions, fmt: str | None, run_state: dict[str, Any], named: bool
 ) -> FileStats:
+    return read_input(inp, store.append, options, fmt, run_state, named)
+
+
+def read_input(
+    inp: Input,
+    emit: Callable[[str, Any], None],
+    options: ReadOptions,
+    fmt: str | None,
+    run_state: dict[str, Any],
+    named: bool,
+    segment: tuple[int, int, int] | None = None,
+) -> FileStats:
+    """Read one input, handing each ``(table, batch)`` to ``emit``; its accounting.
+
+    ``segment`` is ``(start, end, first line)``: read only those bytes of the file (parallel reading).
+    """
     stats = FileStats(inp.name)
-    ctx = ReadContext(inp.name, stats, options, inp.mtime, run_state)
+    ctx = ReadContext(inp.name, stats, options, inp.mtime, run_state, first_record=segment[2] if segment else 1)
+    ctx.segment = segment is not None
     try:
-        with open_input(inp) as (stream, head):
+        with open_range(inp, segment[0], segment[1]) if segment else open_input(inp) as (stream, head):
             if not head:
                 ctx.warn("empty file: nothing to read")
                 return stats
@@ -109,7 +137,9 @@ def _read_one(
             stats.format = chosen
             reader = sources.load(chosen)
             for table, batch in reader.read(stream, ctx):
-                store.append(table, batch)
+                emit(table, batch)
+    except SegmentUnsafe:
+        raise
     except InputError as e:
         ctx.damage(e.message, e.position)
     except (OSError, EOFError) as e:

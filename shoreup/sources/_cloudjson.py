@@ -23,7 +23,7 @@ from typing import IO, Any, Final
 
 import orjson
 
-from shoreup.sources._base import ReadContext
+from shoreup.sources._base import ReadContext, SegmentUnsafe
 
 #: Individual damage messages per input for malformed lines; the rest are summed up in one message.
 MAX_LINE_DAMAGE: Final = 10
@@ -112,7 +112,7 @@ def iter_records(
     if line.lstrip().startswith(b"[") or not is_ndjson_start(line):
         yield from _document(line + stream.read(), ctx, wrappers)
         return
-    yield from iter_ndjson(stream, ctx, wrappers, line)
+    yield from iter_ndjson(stream, ctx, wrappers, line, ctx.first_record)
 
 
 def iter_ndjson(
@@ -135,6 +135,8 @@ def iter_ndjson(
                 if inner is None:
                     yield line_no, obj
                 else:
+                    if ctx.segment:
+                        raise SegmentUnsafe("wrapper records are numbered across the whole input")
                     for value in inner:
                         index += 1
                         yield index, value

@@ -41,7 +41,7 @@ class _Fallback(Exception):
 
 def read_ndjson(head: bytes, stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
     """Read Entra NDJSON whose first non-blank line is ``head``."""
-    line_no = 1
+    line_no = ctx.first_record
     pending = head
     while True:
         chunk = stream.read(CHUNK_BYTES)

@@ -20,6 +20,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -27,8 +28,10 @@ from shoreup.schema import RAW, TIME, normalize_user
 from shoreup.sources._base import BATCH_ROWS, Batch, ReadContext, RowBuilder
 
 __all__ = [
+    "DEFER_DEDUP",
     "SYSTEM_FIELDS",
     "WindowsEvents",
+    "drop_duplicates",
     "flatten_event",
     "leaf_fields",
     "normalize_time",
@@ -307,6 +310,108 @@ class _IdRanges:
         self.last = i
         return True
 
+    def add_bulk(self, rids: np.ndarray, stamps: list[int]) -> bool:
+        """Add ids none of which was seen (nor repeats) at once; False, changing nothing, otherwise.
+
+        The ranges end up exactly as ``add`` called on each id would leave them.
+        """
+        order = np.argsort(rids, kind="stable")
+        ids = rids[order]
+        if len(ids) > 1 and not bool((ids[1:] > ids[:-1]).all()):
+            return False
+        breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+        lows = np.concatenate(([0], breaks)).tolist()
+        highs = np.concatenate((breaks, [len(ids)])).tolist()
+        runs = [(int(ids[lo]), int(ids[hi - 1]), lo, hi) for lo, hi in zip(lows, highs, strict=True)]
+        starts, ends, times = self.starts, self.ends, self.times
+        for a, b, _, _ in runs:
+            i = bisect.bisect_right(starts, b) - 1
+            if i >= 0 and ends[i] >= a:
+                return False
+        sorted_stamps = np.asarray(stamps, dtype=np.int64)[order]
+        for a, b, lo, hi in runs:
+            stamp_run = array("q", sorted_stamps[lo:hi].tobytes())
+            i = bisect.bisect_right(starts, a) - 1
+            if i >= 0 and ends[i] + 1 == a:
+                ends[i] = b
+                times[i].extend(stamp_run)
+            else:
+                i += 1
+                starts.insert(i, a)
+                ends.insert(i, b)
+                times.insert(i, stamp_run)
+            if i + 1 < len(starts) and starts[i + 1] == ends[i] + 1:
+                ends[i] = ends[i + 1]
+                times[i].extend(times[i + 1])
+                del starts[i + 1], ends[i + 1], times[i + 1]
+            self.last = i
+        return True
+
+
+#: Batches up to this many rows are checked for duplicates record by record.
+_SMALL_BATCH: Final = 4096
+
+#: ``run_state`` flag of a worker reading for a parallel run: see ``WindowsEvents`` and ``drop_duplicates``.
+DEFER_DEDUP: Final = "windows.defer_dedup"
+
+
+def drop_duplicates(run_state: dict[str, Any], raw: pa.RecordBatch) -> np.ndarray:
+    """The keep-mask of a ``raw`` batch a deferring reader emitted (with its ``_stamp`` column).
+
+    Called on every such batch in input order, it drops exactly the records a serial read of the
+    same inputs drops as duplicates, and records the rest as seen for the inputs that follow.
+    """
+    seen = run_state.setdefault("windows.seen", {})
+    n = raw.num_rows
+    keep = np.ones(n, dtype=bool)
+    if n == 0:
+        return keep
+    if n <= _SMALL_BATCH:  # record by record, as a serial read does: cheaper than the vectorized setup
+        columns = (raw.column(c).to_pylist() for c in ("host", "channel", "record_id", "_stamp"))
+        for row, (computer, channel, rid, stamp) in enumerate(zip(*columns, strict=True)):
+            if rid is not None and computer and channel:
+                key = (computer.casefold(), channel.casefold())
+                ranges = seen.get(key)
+                if ranges is None:
+                    ranges = seen[key] = _IdRanges()
+                if not ranges.add(rid, hash(stamp)):
+                    keep[row] = False
+        return keep
+    rid = raw.column("record_id")
+    host = raw.column("host").dictionary_encode()
+    chan = raw.column("channel").dictionary_encode()
+    valid = rid.is_valid().to_numpy(zero_copy_only=False)
+    codes: list[np.ndarray] = []
+    folded: list[list[str]] = []
+    for enc in (host, chan):
+        names: dict[str, int] = {}
+        fold = [names.setdefault(v.casefold(), len(names)) if v else -1 for v in enc.dictionary.to_pylist()]
+        idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        mapped = np.asarray([*fold, -1], dtype=np.int64)[idx]  # index -1 (null) picks the trailing -1
+        valid &= mapped >= 0
+        codes.append(mapped)
+        folded.append(list(names))
+    width = max(len(folded[1]), 1)
+    code = np.where(valid, codes[0] * width + codes[1], -1)
+    if not valid.any():
+        return keep
+    rids = rid.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    stamp = raw.column("_stamp")
+    for c in np.unique(code[valid]).tolist():
+        rows = np.flatnonzero(code == c)
+        key = (folded[0][c // width], folded[1][c % width])
+        ranges = seen.get(key)
+        if ranges is None:
+            ranges = seen[key] = _IdRanges()
+        stamps = [hash(t) for t in stamp.take(pa.array(rows)).to_pylist()]
+        ids = rids[rows]
+        if ranges.add_bulk(ids, stamps):
+            continue
+        for row, one, st in zip(rows.tolist(), ids.tolist(), stamps, strict=True):
+            if not ranges.add(one, st):
+                keep[row] = False
+    return keep
+
 
 def _seen(ctx: ReadContext) -> dict[tuple[str, str], _IdRanges]:
     seen: dict[tuple[str, str], _IdRanges] | None = ctx.run_state.get("windows.seen")
@@ -387,6 +492,11 @@ class WindowsEvents:
         self.ref_file = ctx.path
         self.batch_rows = batch_rows
         self._seen = _seen(ctx)
+        #: Parallel reading: duplicates are not dropped here but by the process that gathers every
+        #: input in order (:func:`drop_duplicates`); raw rows carry ``_stamp``, the others ``_seq``.
+        self._defer = bool(ctx.run_state.get(DEFER_DEDUP))
+        self._n_raw = 0
+        self._seqs: dict[str, list[int]] = {}
         self._builders = {
             table: RowBuilder(table, source_format, ctx.path, batch_rows)
             for table in ("auth", "process", "file", "tamper")
@@ -420,7 +530,7 @@ class WindowsEvents:
                 rid = int(rid_text)
             except (TypeError, ValueError):
                 rid = None
-        if rid is not None and computer and channel:
+        if rid is not None and computer and channel and not self._defer:
             key = (computer.casefold(), channel.casefold())
             ranges = self._seen.get(key)
             if ranges is None:
@@ -438,6 +548,7 @@ class WindowsEvents:
         self._eid.append(eid if eid is None or -(2**31) <= eid < 2**31 else None)
         self._rid.append(rid)
         self._fields.append(orjson.dumps(flat).decode())
+        self._n_raw += 1
         handler = _HANDLERS.get(eid) if eid is not None else None
         if handler is not None:
             handler(self, flat, provider, channel, ref_record)
@@ -445,13 +556,16 @@ class WindowsEvents:
         return True
 
     def _row(self, table: str, flat: Mapping[str, Any], ref_record: int, **row: Any) -> None:
-        self._builders[table].add(
-            time=_to_datetime(flat["TimeCreated"]),
-            host=flat.get("Computer"),
-            ref_record=ref_record,
-            event_code=str(flat.get("EventID")),
-            **row,
-        )
+        self._put(table, flat, ref_record, row)
+
+    def _put(self, table: str, flat: Mapping[str, Any], ref_record: int, row: dict[str, Any]) -> None:
+        if self._defer:
+            self._seqs.setdefault(table, []).append(self._n_raw - 1)
+        row["time"] = _to_datetime(flat["TimeCreated"])
+        row["host"] = flat.get("Computer")
+        row["ref_record"] = ref_record
+        row["event_code"] = str(flat.get("EventID"))
+        self._builders[table].append(row)
 
     def batch_full(self) -> bool:
         """True when a batch is ready (every record has a raw row, so raw fills first)."""
@@ -467,7 +581,11 @@ class WindowsEvents:
         if self._fields:
             yield self._raw_batch()
         for builder in self._builders.values():
-            yield from builder.flush()
+            for table, batch in builder.flush():
+                if self._defer:
+                    seqs = pa.array(self._seqs.pop(table), pa.int64())
+                    batch = batch.append_column("_seq", seqs)
+                yield table, batch
 
     def _raw_batch(self) -> Batch:
         n = len(self._fields)
@@ -488,6 +606,10 @@ class WindowsEvents:
             pa.array(self._rid, pa.int64()),
             pa.array(self._fields, pa.string()),
         ]
+        if self._defer:
+            stamps = pa.array(self._time, pa.string())
+            self._raw_reset()
+            return "raw", pa.RecordBatch.from_arrays(arrays, schema=RAW).append_column("_stamp", stamps)
         self._raw_reset()
         return "raw", pa.RecordBatch.from_arrays(arrays, schema=RAW)
 
@@ -503,17 +625,14 @@ class WindowsEvents:
     ) -> None:
         raw_user = _val(flat, user_field)
         user, domain = _account(flat, user_field, domain_field)
-        row.setdefault("src_ip", _ip(_val(flat, "IpAddress")))
-        row.setdefault("src_port", _port(_val(flat, "IpPort")))
-        self._row(
-            "auth",
-            flat,
-            ref_record,
-            user=user,
-            domain=domain,
-            is_machine=raw_user.endswith("$") if raw_user else None,
-            **row,
-        )
+        if "src_ip" not in row:
+            row["src_ip"] = _ip(_val(flat, "IpAddress"))
+        if "src_port" not in row:
+            row["src_port"] = _port(_val(flat, "IpPort"))
+        row["user"] = user
+        row["domain"] = domain
+        row["is_machine"] = raw_user.endswith("$") if raw_user else None
+        self._put("auth", flat, ref_record, row)
 
     def logon(self, flat: Flat, provider: str | None, channel: str | None, ref: int) -> None:
         """4624 successful logon, 4625 failed logon."""

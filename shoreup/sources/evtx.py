@@ -125,7 +125,8 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
                 f"offset {_HEADER_SIZE + layout.present_chunks * _CHUNK_SIZE}",
             )
         try:
-            parser = PyEvtxParser(source)
+            # a worker of a parallel read is one of several: it parses on one thread (0 = one per core)
+            parser = PyEvtxParser(source, int(ctx.run_state.get("reader.threads", 0)))
         except (RuntimeError, OSError) as exc:
             damage.add(f"not a readable EVTX file: {exc}", "offset 0")
             return

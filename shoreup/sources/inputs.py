@@ -159,6 +159,46 @@ def open_input(inp: Input) -> Iterator[tuple[IO[bytes], bytes]]:
             raw.close()
 
 
+class _Range(io.RawIOBase):
+    """Bytes ``[start, end)`` of an open file, as a raw stream."""
+
+    def __init__(self, fh: IO[bytes], start: int, end: int) -> None:
+        fh.seek(start)
+        self._fh = fh
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer)[:n])  # type: ignore[attr-defined]
+        self._left -= got or 0
+        return got or 0
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+@contextmanager
+def open_range(inp: Input, start: int, end: int) -> Iterator[tuple[IO[bytes], bytes]]:
+    """Bytes ``[start, end)`` of an uncompressed regular file, as :func:`open_input` yields a whole one."""
+    if inp.path is None or inp.member is not None:
+        raise ValueError("only a plain file is read in byte ranges")
+    try:
+        fh = open(inp.path, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise InputError(f"cannot open: {e.strerror}", inp.name) from None
+    stream = io.BufferedReader(_Range(fh, start, end), 1 << 16)
+    try:
+        yield stream, stream.peek(HEAD_BYTES)[:HEAD_BYTES]
+    finally:
+        stream.close()
+
+
 def display_name(path: str) -> str:
     """A short, stable name for a path: relative to the working directory when below it."""
     try:

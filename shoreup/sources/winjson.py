@@ -124,35 +124,60 @@ def _dig(obj: Any, path: tuple[str, ...]) -> Any:
     return obj
 
 
+# _ECS_FALLBACK grouped by its first key, order kept (the flat dict's key order is the raw fields').
+_ECS_GROUPS: Final = tuple(
+    (top, tuple((path[1:], name) for path, name in _ECS_FALLBACK if path[0] == top))
+    for top in dict.fromkeys(path[0] for path, _ in _ECS_FALLBACK)
+)
+_WINLOG_SYSTEM: Final = (
+    ("Channel", "channel"),
+    ("Computer", "computer_name"),
+    ("Provider_Name", "provider_name"),
+    ("EventRecordID", "record_id"),
+    ("Level", "level"),
+    ("Task", "task"),
+    ("Keywords", "keywords"),
+)
+
+
 def _from_winlogbeat(obj: dict[str, Any]) -> dict[str, Any]:
     winlog = obj["winlog"]
-    flat: dict[str, Any] = {"EventID": _event_id(winlog.get("event_id"))}
-    if flat["EventID"] is None:
-        flat["EventID"] = _event_id(_dig(obj, ("event", "code")))
-    for name, value in (
-        ("Channel", winlog.get("channel")),
-        ("Computer", winlog.get("computer_name") or _dig(obj, ("host", "name"))),
-        ("Provider_Name", winlog.get("provider_name")),
-        ("EventRecordID", winlog.get("record_id")),
-        ("Level", _dig(obj, ("log", "level")) or winlog.get("level")),
-        ("Task", winlog.get("task")),
-        ("Keywords", ",".join(winlog["keywords"]) if isinstance(winlog.get("keywords"), list) else None),
-    ):
+    get = winlog.get
+    eid = _event_id(get("event_id"))
+    if eid is None:
+        eid = _event_id(_dig(obj, ("event", "code")))
+    flat: dict[str, Any] = {"EventID": eid}
+    for name, key in _WINLOG_SYSTEM:
+        if key == "computer_name":
+            value = get(key) or _dig(obj, ("host", "name"))
+        elif key == "level":
+            log = obj.get("log")
+            value = (log.get("level") if isinstance(log, dict) else None) or get(key)
+        elif key == "keywords":
+            keywords = get(key)
+            value = ",".join(keywords) if isinstance(keywords, list) else None
+        else:
+            value = get(key)
         if value is not None:
-            flat[name] = _text_value(value)
-    created = obj.get("@timestamp") or winlog.get("time_created")
+            flat[name] = value if type(value) is str else _text_value(value)
+    created = obj.get("@timestamp") or get("time_created")
     if created is not None:
         flat["TimeCreated"] = created
     for section, key in (("EventData", "event_data"), ("UserData", "user_data")):
-        data = winlog.get(key)
+        data = get(key)
         if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k != "xml_name"}
+            if "xml_name" in data:
+                data = {k: v for k, v in data.items() if k != "xml_name"}
             leaf_fields(flat, section, data)
-    for path, name in _ECS_FALLBACK:
-        if name not in flat:
-            value = _dig(obj, path)
-            if value is not None:
-                flat[name] = _text_value(value)
+    for top, entries in _ECS_GROUPS:
+        node = obj.get(top)
+        if not isinstance(node, dict):
+            continue
+        for path, name in entries:
+            if name not in flat:
+                value = _dig(node, path)
+                if value is not None:
+                    flat[name] = value if type(value) is str else _text_value(value)
     return flat
 
 
@@ -237,7 +262,7 @@ def _add(events: WindowsEvents, obj: Any, ref: int, ctx: ReadContext) -> None:
 
 def _ndjson(lines: Iterator[bytes], events: WindowsEvents, ctx: ReadContext) -> Iterator[Batch]:
     loads = orjson.loads
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, ctx.first_record):
         try:
             obj = loads(line)
         except orjson.JSONDecodeError:
