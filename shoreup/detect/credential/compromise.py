@@ -70,34 +70,56 @@ _NO_EVENT = ("CAST(NULL AS TIMESTAMP) AS time, CAST(NULL AS DOUBLE) AS ts, CAST(
              "CAST(NULL AS VARCHAR) AS host, CAST(NULL AS VARCHAR) AS source_format, "
              "CAST(NULL AS VARCHAR) AS ref_file, CAST(NULL AS BIGINT) AS ref_record")
 
-#: Password-correct outcomes in time order, numbered: ``k`` is an outcome's place in that order.
-_ORDERED = f"""
+#: Password-correct outcomes.
+_PASSWORD_OK = f"""
 SELECT time, epoch(time) AS ts, user, src_ip, outcome, reason, method, user_agent, country, asn, host, source_format,
-       ref_file, ref_record,
-       row_number() OVER (ORDER BY time, ref_file, ref_record, user, src_ip, outcome, reason) AS k
+       ref_file, ref_record
 FROM auth
 WHERE user IS NOT NULL AND ({PASSWORD_OK})
 """
 
-#: In one statement (the ordering computed once): the targeted accounts' outcomes, whole, up to the last
-#: moment that can matter — their history and the candidates (``kind`` 'event') —, and what the
-#: tenant's sign-ins tell, as when each first happened: every (address, account) and (user agent,
-#: account) pair and every country, with the place of its first success.
+#: In one statement: the targeted accounts' outcomes, whole, up to the last moment that can matter —
+#: their history and the candidates (``kind`` 'event') —, and what the tenant's sign-ins tell, as when
+#: each first happened: every (address, account) and (user agent, account) pair and every country, with
+#: the place of its first success. ``k`` is a place in the order of (time, ref, user, address, outcome,
+#: reason); only the outcomes whose places are compared get one — the events, and the successes at the
+#: first moment of a pair or country (the first success of each is among them) —, which orders them as
+#: numbering every outcome of the tenant would, for a fraction of the sort.
 _EVENTS_AND_TENANT = f"""
-WITH e AS ({_ORDERED}),
-s AS (SELECT * FROM e WHERE outcome = 'success')
+WITH p AS ({_PASSWORD_OK}),
+-- Each reads the table itself (the engine would otherwise hold a copy of every outcome for them).
+fi AS (SELECT src_ip AS fi_ip, user AS fi_user, min(time) AS fi_time FROM auth
+       WHERE outcome = 'success' AND user IS NOT NULL AND src_ip IS NOT NULL AND src_ip <> '' GROUP BY src_ip, user),
+fu AS (SELECT user_agent AS fu_ua, user AS fu_user, min(time) AS fu_time FROM auth
+       WHERE outcome = 'success' AND user IS NOT NULL AND user_agent IS NOT NULL AND user_agent <> ''
+       GROUP BY user_agent, user),
+fc AS (SELECT country AS fc_country, min(time) AS fc_time FROM auth
+       WHERE outcome = 'success' AND user IS NOT NULL AND country IS NOT NULL AND country <> '' GROUP BY country),
+m AS (
+    SELECT p.*,
+           CASE WHEN array_contains($users, p.user) AND p.ts <= $until THEN 1 ELSE 0 END AS is_event,
+           CASE WHEN fi.fi_ip IS NOT NULL AND p.outcome = 'success' THEN 1 ELSE 0 END AS ip_first,
+           CASE WHEN fu.fu_ua IS NOT NULL AND p.outcome = 'success' THEN 1 ELSE 0 END AS ua_first,
+           CASE WHEN fc.fc_country IS NOT NULL AND p.outcome = 'success' THEN 1 ELSE 0 END AS country_first
+    FROM p
+    LEFT JOIN fi ON p.src_ip = fi.fi_ip AND p.user = fi.fi_user AND p.time = fi.fi_time
+    LEFT JOIN fu ON p.user_agent = fu.fu_ua AND p.user = fu.fu_user AND p.time = fu.fu_time
+    LEFT JOIN fc ON p.country = fc.fc_country AND p.time = fc.fc_time
+),
+e AS (
+    SELECT *, row_number() OVER (ORDER BY time, ref_file, ref_record, user, src_ip, outcome, reason) AS k
+    FROM m WHERE is_event = 1 OR ip_first = 1 OR ua_first = 1 OR country_first = 1
+)
 SELECT 'event' AS kind, CAST(NULL AS VARCHAR) AS v, user, k, time, ts, src_ip, outcome, reason, method, user_agent,
        country, asn, host, source_format, ref_file, ref_record
-FROM e WHERE array_contains($users, user) AND ts <= $until
+FROM e WHERE is_event = 1
 UNION ALL
-SELECT 'ip' AS kind, src_ip AS v, user, min(k) AS k, {_NO_EVENT} FROM s WHERE src_ip IS NOT NULL AND src_ip <> ''
-GROUP BY src_ip, user
+SELECT 'ip' AS kind, src_ip AS v, user, min(k) AS k, {_NO_EVENT} FROM e WHERE ip_first = 1 GROUP BY src_ip, user
 UNION ALL
-SELECT 'ua' AS kind, user_agent AS v, user, min(k) AS k, {_NO_EVENT} FROM s
-WHERE user_agent IS NOT NULL AND user_agent <> '' GROUP BY user_agent, user
+SELECT 'ua' AS kind, user_agent AS v, user, min(k) AS k, {_NO_EVENT} FROM e WHERE ua_first = 1 GROUP BY user_agent, user
 UNION ALL
-SELECT 'country' AS kind, country AS v, CAST(NULL AS VARCHAR) AS user, min(k) AS k, {_NO_EVENT} FROM s
-WHERE country IS NOT NULL AND country <> '' GROUP BY country
+SELECT 'country' AS kind, country AS v, CAST(NULL AS VARCHAR) AS user, min(k) AS k, {_NO_EVENT} FROM e
+WHERE country_first = 1 GROUP BY country
 """
 
 
@@ -263,12 +285,15 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     cut = int(np.searchsorted(np.asarray(table.column("ts").to_numpy(zero_copy_only=False)), first, side="left"))
     _history(table.slice(0, cut), histories, people)
     hits: dict[int, list[tuple[dict[str, Any], list[str]]]] = {}
+    targeting: dict[str, list[int]] = {}  # each account: the attacks on it, in order
+    for i, c in enumerate(camps):
+        for user in c.users:
+            targeting.setdefault(user, []).append(i)
     for e in table.slice(cut).to_pylist():
         h = histories.setdefault((e["user"], e["source_format"]), _History())
         candidates: list[tuple[int, list[str]]] = []
-        for i, c in enumerate(camps):
-            if e["user"] not in c.users:
-                continue
+        for i in targeting.get(e["user"], ()):
+            c = camps[i]
             if not (c.start.timestamp() - 1 <= _ts(e) <= _ts_end(c) + within):
                 continue
             if c.finding.detector == "mfa_fatigue" and e["outcome"] != "success":
