@@ -7,8 +7,9 @@ internet scanners, a brute force and a spray), then times, each in a child proce
 
 - ``shoreup hunt FILE --json`` (reading, storing, every detector) — the acceptance figure;
 - ``shoreup hunt FILE --json -d brute_force`` (reading, storing, one detector);
-- reading into the store alone (``pipeline.ingest`` + final flush), with the sshd reader and with its
-  Arrow-only reference (``shoreup.sources._sshd_reference``, the reader before the byte-level path);
+- reading into the store alone (``pipeline.ingest`` + final flush), with the sshd reader (one worker
+  process per CPU, as ``hunt`` does, and in one process) and with its Arrow-only reference
+  (``shoreup.sources._sshd_reference``, the reader before the byte-level path; in one process);
 - ``fail2ban-regex FILE sshd`` (matching only; Debian's package, installed when missing).
 
 Each line gives the best wall time of ``--repeat`` runs and that run's CPU seconds (user + sys): the
@@ -43,7 +44,8 @@ _WRAP = (
     "sys.exit(code)\n"
 )
 
-# Reading into the store alone, the way ``shoreup hunt`` does it, without the detectors.
+# Reading into the store alone, the way ``shoreup hunt`` does it, without the detectors (argv[3]: jobs,
+# 0 = one per CPU).
 _INGEST = (
     "import sys\n"
     "from shoreup import pipeline\n"
@@ -52,7 +54,7 @@ _INGEST = (
     "    from shoreup.sources import _sshd_reference, sshd\n"
     "    sshd.read = _sshd_reference.read\n"
     "with Store() as store:\n"
-    "    report = pipeline.ingest([sys.argv[1]], store)\n"
+    "    report = pipeline.ingest([sys.argv[1]], store, jobs=int(sys.argv[3]) or None)\n"
     "    store.flush()\n"
     "    print(report.records_read, store.count('auth'))\n"
 )
@@ -146,14 +148,17 @@ def main() -> int:
 
     rates: dict[str, float] = {}
     cpus: dict[str, float] = {}
-    for variant in ("sshd", "reference"):
+    for variant, jobs in (("sshd", 0), ("sshd", 1), ("reference", 1)):
+        key = variant if jobs == 0 else f"{variant}/1"
         out = str(work / f"ingest-{variant}.txt")
-        run = best([sys.executable, "-c", _INGEST, str(log), variant], args.repeat, out)
+        run = best([sys.executable, "-c", _INGEST, str(log), variant, str(jobs)], args.repeat, out)
         read, rows = (int(x) for x in Path(out).read_text().split())
         assert read == n_lines, "accounting must cover every line"
-        rates[variant], cpus[variant] = show(f"read+store ({variant} reader)", run, f"  rows {rows:,}"), run.cpu
-    print(f"read+store: the sshd reader takes {cpus['reference'] / cpus['sshd']:.2f}× fewer CPU-s than the "
-          f"reference, {rates['sshd'] / rates['reference']:.2f}× its wall lines/s")
+        where = "workers" if jobs == 0 else "1 process"
+        rates[key], cpus[key] = show(f"read+store ({variant}, {where})", run, f"  rows {rows:,}"), run.cpu
+    print(f"read+store in one process: the sshd reader takes {cpus['reference/1'] / cpus['sshd/1']:.2f}× fewer "
+          f"CPU-s than the reference, {rates['sshd/1'] / rates['reference/1']:.2f}× its wall lines/s; in worker "
+          f"processes {rates['sshd'] / rates['sshd/1']:.2f}× the wall lines/s of one process")
 
     for label, extra_args in (("hunt -d brute_force", ["-d", "brute_force"]), ("hunt (every detector)", [])):
         out_json = str(work / "hunt.json")

@@ -1,9 +1,9 @@
 """Reading inputs in worker processes, with the same result as reading them one after the other.
 
 A folder of EVTX files, Mordor zips or several logs is read file by file in a pool of worker
-processes; a large NDJSON file (Winlogbeat, Entra diagnostic export, Okta, CloudTrail) is cut at
-line boundaries into byte ranges read by several workers, each numbering its lines from where its
-range starts. A worker writes the Arrow record batches it reads to Arrow IPC files in a temporary
+processes; a large NDJSON file (Winlogbeat, Entra diagnostic export, Okta, CloudTrail) or sshd
+syslog file is cut at line boundaries into byte ranges read by several workers, each numbering its
+lines from where its range starts. A worker writes the Arrow record batches it reads to Arrow IPC files in a temporary
 folder (memory stays flat whatever the input size) and returns the input's accounting; this process
 appends the batches to the store strictly in input order, so tables and accounting are those of a
 serial read:
@@ -12,7 +12,11 @@ serial read:
   dropped here, in input order, from keys the workers send along (``_stamp`` / ``_seq`` columns);
 * a byte range whose reader needs lines outside it (``SegmentUnsafe``) or that met damage or a
   warning (whose wording and count depend on the whole file) is discarded and the file read whole
-  in this process; so is any input whose worker failed.
+  in this process; so is any input whose worker failed;
+* a reader whose state carries from line to line reads a range optimistically (sshd: the year of
+  year-less timestamps, assumed for the range's first one as for a file's first line) and says what
+  it assumed (``FileStats.carry``); this process checks each range against the ones before it (the
+  reader's ``join``) and reads the file whole when an assumption does not hold.
 
 Nothing runs in parallel for one job, a single input that cannot be cut, inputs smaller than
 :data:`MIN_PARALLEL_BYTES` in all, standard input (read here, in its turn), or when no worker
@@ -51,8 +55,16 @@ MIN_PARALLEL_BYTES: Final = 4 << 20
 SPLIT_MIN_BYTES: Final = 8 << 20
 #: Largest byte range one worker reads at a time (its output is spooled to disk, not held).
 SEGMENT_MAX_BYTES: Final = 16 << 20
-#: Readers whose NDJSON lines are independent of one another (each honours ``ctx.first_record``).
-SPLITTABLE: Final = frozenset({"winjson", "entra", "okta", "cloudtrail"})
+#: Readers whose lines can be read range by range (each honours ``ctx.first_record``): NDJSON lines
+#: independent of one another, and sshd syslog, whose ranges the main process checks with the
+#: reader's ``join`` (the year of year-less timestamps carries from line to line).
+SPLITTABLE: Final = frozenset({"winjson", "entra", "okta", "cloudtrail", "sshd"})
+#: Of those, the readers whose files may be cut at any line start (not only before a JSON object).
+_ANY_LINE: Final = frozenset({"sshd"})
+#: Of those, the readers whose ranges are appended as they arrive, inside a store transaction rolled
+#: back when a later range fails (winjson's: only once every range is in, as its duplicate keys go to
+#: ``run_state``, which a rollback would not restore).
+_UNDOABLE: Final = SPLITTABLE - {"winjson"}
 #: A range must start with a line that is a JSON object shorter than this (readers peek 64 KiB).
 _MAX_FIRST_LINE: Final = 60_000
 #: ``run_state`` key telling readers how many threads their own native code may use.
@@ -209,7 +221,8 @@ def _is_object_line(line: bytes) -> bool:
 
 
 def _segments(inp: Input, fmt: str | None, jobs: int) -> tuple[str, list[tuple[int, int, int]]] | None:
-    """The format and line-aligned byte ranges of a large plain NDJSON file; None when it is read whole."""
+    """The format and line-aligned byte ranges of a large plain NDJSON or syslog file; None when it is
+    read whole."""
     if inp.path is None or inp.member is not None:
         return None
     size = _size(inp)
@@ -225,16 +238,18 @@ def _segments(inp: Input, fmt: str | None, jobs: int) -> tuple[str, list[tuple[i
             chosen = fmt or sources.sniff(head, inp.name)
             if chosen not in SPLITTABLE:
                 return None
-            body = 3 if head.startswith(b"\xef\xbb\xbf") else 0
-            while body < size and mm[body : body + 1] in (b"\n", b"\r", b" ", b"\t"):
-                body += 1
-            end = mm.find(b"\n", body)
-            if not _is_object_line(mm[body : end if end >= 0 else size]):
-                return None  # a JSON document, CSV, or an NDJSON file that starts damaged: read whole
+            any_line = chosen in _ANY_LINE
+            if not any_line:
+                body = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+                while body < size and mm[body : body + 1] in (b"\n", b"\r", b" ", b"\t"):
+                    body += 1
+                end = mm.find(b"\n", body)
+                if not _is_object_line(mm[body : end if end >= 0 else size]):
+                    return None  # a JSON document, CSV, or an NDJSON file that starts damaged: read whole
             parts = max(2 * jobs, -(-size // SEGMENT_MAX_BYTES))
             bounds = [0]
             for k in range(1, parts):
-                start = _line_start(mm, max(k * size // parts, bounds[-1] + 1), size)
+                start = _line_start(mm, max(k * size // parts, bounds[-1] + 1), size, any_line)
                 if start is not None and start > bounds[-1]:
                     bounds.append(start)
             if len(bounds) < 2:
@@ -244,19 +259,22 @@ def _segments(inp: Input, fmt: str | None, jobs: int) -> tuple[str, list[tuple[i
             line = 1
             for a, b in itertools.pairwise(bounds):
                 ranges.append((a, b, line))
-                line += mm[a:b].count(b"\n")
+                # in pieces that stay in the CPU's cache: ~2x faster than one copy of the range
+                line += sum(mm[i : min(i + (4 << 20), b)].count(b"\n") for i in range(a, b, 4 << 20))
             return chosen, ranges
     except (OSError, ValueError):
         return None
 
 
-def _line_start(mm: mmap.mmap, target: int, size: int, tries: int = 64) -> int | None:
-    """The start of the first line at or after ``target`` that is a whole JSON object."""
+def _line_start(mm: mmap.mmap, target: int, size: int, any_line: bool = False, tries: int = 64) -> int | None:
+    """The start of the first line at or after ``target`` that is a whole JSON object (any line)."""
     pos = mm.find(b"\n", target - 1)
     for _ in range(tries):
         if pos < 0 or pos + 1 >= size:
             return None
         start = pos + 1
+        if any_line:
+            return start
         end = mm.find(b"\n", start)
         if _is_object_line(mm[start : end if end >= 0 else size]):
             return start
@@ -470,24 +488,76 @@ def ingest(
             else:
                 inp, mine = unit[1], unit[2]
                 step(inp.name)
-                results = [result(t) for t in mine]
-                parts = [st for r in results if r is not None for st in r.stats]
-                if len(parts) != len(mine) or any(st is None or st.damage or st.warnings for st in parts):
+                # Ranges are checked in file order as they arrive; those of an undoable format are
+                # appended at once (the store's transaction is rolled back if a later one fails).
+                undo = mine[0].fmt in _UNDOABLE and store.begin()
+                check = _Check(mine[0].fmt)
+                results: list[_Result | None] = []
+                held: list[tuple[_Result, FileStats]] = []
+                try:
+                    for t in mine:
+                        r = result(t)
+                        results.append(r)
+                        st = r.stats[0] if r is not None and len(r.stats) == 1 else None
+                        if not check.ok or not check.add(st) or r is None or st is None:
+                            continue
+                        if undo:
+                            _apply(r, store, run_state, [st])
+                        else:
+                            held.append((r, st))
+                except BaseException:
+                    if undo:
+                        store.rollback()
+                    raise
+                if not check.ok:
+                    if undo:
+                        store.rollback()
                     for r in results:
                         _discard(r)
                     report.files.append(serial(inp))
                     continue
-                merged = _merge(inp.name, [st for st in parts if st is not None])
-                for r in results:
-                    assert r is not None
-                    _apply(r, store, run_state, [merged] * len(r.stats))
-                report.files.append(merged)
+                if undo:
+                    store.commit()
+                for r, st in held:
+                    _apply(r, store, run_state, [st])
+                report.files.append(_merge(inp.name, [st for r in results if r for st in r.stats if st]))
         if progress:
             progress("", len(inputs), len(inputs))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(tmpdir, ignore_errors=True)
     return True
+
+
+class _Check:
+    """Whether the ranges of one file, each read on its own and given in file order, hold what one
+    read of the whole file would (``ok``).
+
+    A range fails when it could not be read alone (``SegmentUnsafe``), its worker failed, or it met
+    damage or a warning. A reader whose ranges carry state (``FileStats.carry``, set in every range)
+    defines ``join(joined, carry)``, folded over the ranges in file order; it raises
+    ``SegmentUnsafe`` at a range that does not continue the ones before it (e.g. sshd: year-less
+    timestamps given another year than a whole read gives them).
+    """
+
+    def __init__(self, fmt: str | None) -> None:
+        from shoreup import sources
+
+        self.join = getattr(sources.load(fmt), "join", None) if fmt else None
+        self.joined: Any = None
+        self.ok = True
+
+    def add(self, st: FileStats | None) -> bool:
+        if st is None or st.damage or st.warnings:
+            self.ok = False
+        elif self.join is not None or st.carry is not None:
+            try:
+                if self.join is None or st.carry is None:  # e.g. a reader swapped in that says nothing
+                    raise SegmentUnsafe("a range without the state its reader joins")
+                self.joined = self.join(self.joined, st.carry)
+            except SegmentUnsafe:
+                self.ok = False
+        return self.ok
 
 
 def _warm(tasks: list[_Task], fmt: str | None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -13,13 +15,17 @@ import pytest
 from shoreup import parallel, pipeline
 from shoreup.engine.duckdb import Store
 from shoreup.schema import TABLES
+from shoreup.sources._base import ReadOptions
+from shoreup.sources.inputs import expand
 
 SAMPLES = Path(__file__).parent / "sources" / "samples"
 
 
-def _snapshot(paths: list[str], jobs: int) -> tuple[dict[str, list[tuple[Any, ...]]], list[Any], list[str]]:
+def _snapshot(
+    paths: list[str], jobs: int, options: ReadOptions | None = None
+) -> tuple[dict[str, list[tuple[Any, ...]]], list[Any], list[str]]:
     with Store() as store:
-        report = pipeline.ingest(paths, store, jobs=jobs)
+        report = pipeline.ingest(paths, store, options, jobs=jobs)
         tables = {t: store.con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
     files = [
         (
@@ -37,12 +43,16 @@ def _snapshot(paths: list[str], jobs: int) -> tuple[dict[str, list[tuple[Any, ..
 
 
 def _same(
-    paths: list[str], monkeypatch: pytest.MonkeyPatch, fallbacks: int | None = 0
+    paths: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fallbacks: int | None = 0,
+    options: ReadOptions | None = None,
+    segment_bytes: int = 8192,
 ) -> dict[str, list[Any]]:
-    serial = _snapshot(paths, jobs=1)
+    serial = _snapshot(paths, jobs=1, options=options)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
     monkeypatch.setattr(parallel, "SPLIT_MIN_BYTES", 1)
-    monkeypatch.setattr(parallel, "SEGMENT_MAX_BYTES", 8192)
+    monkeypatch.setattr(parallel, "SEGMENT_MAX_BYTES", segment_bytes)
     read_here: list[str] = []
     original = pipeline._read_one
 
@@ -59,7 +69,7 @@ def _same(
         return used[-1]
 
     monkeypatch.setattr(parallel, "ingest", spied)
-    parallel_ = _snapshot(paths, jobs=2)
+    parallel_ = _snapshot(paths, jobs=2, options=options)
     assert used == [True]
     assert parallel_[1] == serial[1]  # accounting, damage and warnings, in input order
     assert parallel_[2] == serial[2]
@@ -190,3 +200,129 @@ def test_evtx_attack_samples_twice(
         for i, p in enumerate(files):
             shutil.copy(p, tmp_path / name / f"{i:03d}.evtx")
     _same([str(tmp_path / "one"), str(tmp_path / "two")], monkeypatch)
+
+
+# --- sshd syslog: cut at any line start, the year of year-less timestamps checked range by range ----
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_SSHD_MESSAGES = (
+    "sshd[{pid}]: Failed password for root from 203.0.113.{a} port {port} ssh2",
+    "sshd[{pid}]: Failed password for invalid user admin{u} from 198.51.100.{a} port {port} ssh2",
+    "sshd[{pid}]: Invalid user test{u} from 198.51.100.{a} port {port}",
+    "sshd[{pid}]: Accepted publickey for alice from 192.0.2.{a} port {port} ssh2: RSA SHA256:abc",
+    "sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+    "rhost=203.0.113.{a}  user=root",
+    "su[{pid}]: pam_unix(su:auth): authentication failure; logname=bob uid=1000 euid=0 tty=/dev/pts/0 "
+    "ruser=bob rhost=  user=root",
+    "sshd[{pid}]: message repeated 3 times: [ Failed password for root from 203.0.113.{a} port {port} ssh2]",
+    "sshd[{pid}]: Connection closed by invalid user x{u} 203.0.113.{a} port {port} [preauth]",
+    "CRON[{pid}]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+    "sshd[{pid}]: Received disconnect from 203.0.113.{a} port {port}:11: Bye Bye [preauth]",
+)
+
+
+def _sshd_lines(start: dt.datetime, end: dt.datetime, n: int, malformed_every: int = 997) -> list[str]:
+    """``n`` auth.log lines spread evenly from ``start`` to ``end``: RFC 3164 mostly, with RFC 3339 and
+    journald JSON lines, empty lines and (every ``malformed_every``) a line that is no syslog."""
+    step = (end - start) / max(n - 1, 1)
+    out: list[str] = []
+    for i in range(n):
+        t = start + i * step
+        msg = _SSHD_MESSAGES[i % len(_SSHD_MESSAGES)].format(
+            pid=1000 + i % 5000, a=i % 250, u=i % 40, port=1024 + i % 60000
+        )
+        if i % malformed_every == 5:
+            out.append(f"{_MONTHS[t.month - 1]} {t.day:2d} {t:%H:%M:%S} bastion -- MARK --")
+        elif i % 1499 == 7:
+            out.append("")
+        elif i % 701 == 3:
+            out.append(f"{t.isoformat(timespec='microseconds')} bastion {msg}")
+        elif i % 1303 == 11:
+            stamp = int(t.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
+            body = msg.split(": ", 1)[1]
+            out.append(json.dumps({"__REALTIME_TIMESTAMP": str(stamp), "_HOSTNAME": "bastion",
+                                   "SYSLOG_IDENTIFIER": "sshd", "_PID": "77", "MESSAGE": body}))
+        else:
+            out.append(f"{_MONTHS[t.month - 1]} {t.day:2d} {t:%H:%M:%S} bastion {msg}")
+    return out
+
+
+def _write_log(path: Path, lines: list[str], mtime: dt.datetime) -> str:
+    path.write_text("\n".join(lines) + "\n")
+    stamp = mtime.replace(tzinfo=dt.UTC).timestamp()
+    os.utime(path, (stamp, stamp))
+    return str(path)
+
+
+def _ranges(path: str, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """The byte ranges ``_same`` cuts the file into."""
+    monkeypatch.setattr(parallel, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(parallel, "SEGMENT_MAX_BYTES", 8192)
+    split = parallel._segments(expand([path])[0][0], None, 2)
+    assert split is not None and split[0] == "sshd"
+    return split[1]
+
+
+@pytest.mark.parametrize("year", [None, 2021])
+def test_large_sshd_log_is_read_in_byte_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, year: int | None
+) -> None:
+    # ~3 MiB, March to September: every range's own first-line rule gives the year a whole read gives
+    lines = _sshd_lines(dt.datetime(2024, 3, 1), dt.datetime(2024, 9, 30), 36_000)
+    path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2024, 10, 2))
+    assert os.path.getsize(path) > 3 << 20
+    options = ReadOptions(year=year) if year else None
+    tables = _same([path], monkeypatch, options=options, segment_bytes=256 << 10)
+    assert len(tables["auth"]) > 25_000
+    assert {row[0].year for row in tables["auth"]} == ({year, 2024} if year else {2024})  # ISO lines: 2024
+
+
+def test_sshd_rollover_in_a_later_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 3339 lines first (no year-less line before the ranges that follow), then November to
+    # February: the ranges after New Year assume the new year by the file's time, as a whole read does
+    iso = [
+        f"2024-10-{1 + i % 28:02d}T10:00:00+00:00 bastion sshd[9]: Failed password for root "
+        f"from 203.0.113.{i % 250} port {2000 + i} ssh2"
+        for i in range(300)
+    ]
+    lines = iso + _sshd_lines(dt.datetime(2024, 11, 1), dt.datetime(2025, 2, 27), 4000)
+    path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2025, 3, 1))
+    ranges = _ranges(path, monkeypatch)
+    rollover = 300 + next(i for i, x in enumerate(lines[300:]) if x.startswith("Jan"))
+    assert len(ranges) > 4 and ranges[1][2] < 300  # the first year-less line is in a later range
+    assert ranges[1][2] < rollover + 1  # the rollover falls inside a later range
+    tables = _same([path], monkeypatch)
+    assert {2024, 2025} <= {row[0].year for row in tables["auth"]}  # the year-less lines: one too late
+
+
+def test_sshd_forced_year_with_a_rollover_is_read_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --year 2019: the ranges after New Year assume 2019 too; the check refuses them, the file is
+    # read again whole in the main process
+    lines = _sshd_lines(dt.datetime(2024, 11, 1), dt.datetime(2025, 2, 27), 4000)
+    path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2025, 3, 1))
+    tables = _same([path], monkeypatch, fallbacks=1, options=ReadOptions(year=2019))
+    assert {2019, 2020} <= {row[0].year for row in tables["auth"]}
+
+
+def test_sshd_log_over_a_year_is_read_again_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # more than a year: a range in summer 2023 assumes 2022 by the file's time (a whole read: 2023)
+    lines = _sshd_lines(dt.datetime(2023, 1, 1), dt.datetime(2024, 3, 1), 3000)
+    path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2024, 4, 1))
+    tables = _same([path], monkeypatch, fallbacks=1)
+    assert {2024, 2025} <= {row[0].year for row in tables["auth"]}  # the year-less lines: one too late
+
+
+@pytest.mark.parametrize(("run", "fallbacks"), [(10, 0), (11, 1)])
+def test_sshd_malformed_run_across_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int, fallbacks: int
+) -> None:
+    # a run of more than ten malformed lines may be damage in a whole-file read, whose blocks are
+    # not the ranges' blocks: such a file is read whole; a shorter run does not matter
+    lines = _sshd_lines(dt.datetime(2024, 3, 1), dt.datetime(2024, 5, 1), 3000, malformed_every=10**9)
+    path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2024, 6, 1))
+    boundary = _ranges(path, monkeypatch)[3][2] - 1  # index of the first line of range 3
+    lines[boundary - run // 2 : boundary - run // 2 + run] = ["not syslog at all"] * run
+    path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2024, 6, 1))
+    _same([path], monkeypatch, fallbacks=fallbacks)

@@ -80,6 +80,7 @@ class Store:
             self._con.execute(ddl(table))
         self._pending: dict[str, list[pa.RecordBatch]] = {t: [] for t in TABLES}
         self._pending_rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+        self._open = False  # a transaction opened by begin()
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -103,6 +104,32 @@ class Store:
         for table in TABLES:
             if self._pending[table]:
                 self._flush_table(table)
+
+    def begin(self) -> bool:
+        """Open a transaction that :meth:`rollback` undoes, the rows appended until then included (the
+        rows appended before are inserted first); False, nothing done, when this store has one open.
+
+        A transaction opened on :attr:`con` directly is not seen (DuckDB has no way to ask, and a
+        second ``BEGIN`` aborts the first): whoever opens one appends no rows through ``begin``.
+        """
+        if self._open:
+            return False
+        self.flush()
+        self._con.execute("BEGIN TRANSACTION")
+        self._open = True
+        return True
+
+    def commit(self) -> None:
+        """Keep what was appended since :meth:`begin` (rows still gathered are inserted later)."""
+        self._open = False
+        self._con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Forget every row appended since :meth:`begin`."""
+        for table in TABLES:
+            self._pending[table], self._pending_rows[table] = [], 0
+        self._open = False
+        self._con.execute("ROLLBACK")
 
     def _flush_table(self, table: str) -> None:
         batches, self._pending[table], self._pending_rows[table] = self._pending[table], [], 0

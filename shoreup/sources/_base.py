@@ -55,6 +55,9 @@ class FileStats:
     skipped: Counter[str] = field(default_factory=Counter)
     damage: list[Damage] = field(default_factory=list)
     warnings: list[Damage] = field(default_factory=list)
+    #: Set by a reader given one byte range of a file (``ReadContext.segment``): the state the main
+    #: process checks against the ranges before it (the module's ``join``); never printed.
+    carry: Any = field(default=None, repr=False, compare=False)
 
     @property
     def records_read(self) -> int:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.schema import AUTH
-from shoreup.sources._base import Batch, ReadContext
+from shoreup.sources._base import Batch, ReadContext, SegmentUnsafe
 from shoreup.sources._sshd_lines import Lines, find, iter_line_arrays, spans
 
 FORMAT = "sshd"
@@ -278,11 +278,17 @@ def sniff(head: bytes, name: str) -> bool:
     return sum(1 for ln in complete if _SNIFF_HEADER.match(ln)) >= max(1, (len(complete) + 1) // 2)
 
 
+#: A drop of this many months or more between neighbouring year-less lines is a new year.
+_ROLLOVER_MONTHS = 6
+
+
 class _Years:
     """Gives year-less (RFC 3164) timestamps a year, carrying a December → January rollover forward.
 
     The first line's year is ``--year`` when given; otherwise the latest year that puts the first line
-    no later than the file's modification time (a log spanning under a year is then exact).
+    no later than the file's modification time (a log spanning under a year is then exact). A byte
+    range of a file read on its own (parallel reading) assumes the same of its own first year-less
+    line; ``first`` and ``end`` let the main process check that assumption against the range before.
     """
 
     def __init__(self, ctx: ReadContext) -> None:
@@ -291,6 +297,9 @@ class _Years:
         self.ref = ref
         self.year: int | None = None
         self.last_month = 0
+        #: (year, month) of the first year-less line, and of the last one so far (None: none yet).
+        self.first: tuple[int, int] | None = None
+        self.end: tuple[int, int] | None = None
 
     def assign(self, months: np.ndarray, days: np.ndarray) -> np.ndarray:
         if not len(months):
@@ -302,13 +311,96 @@ class _Years:
                 first = (int(months[0]), int(days[0]))
                 self.year = self.ref.year if first <= (self.ref.month, self.ref.day) else self.ref.year - 1
             self.last_month = int(months[0])
+            self.first = (self.year, self.last_month)
         prev = np.concatenate([[self.last_month], months[:-1]])
         # A drop of six months or more between neighbours is a new year, not disorder.
-        rollover = (prev - months) >= 6
+        rollover = (prev - months) >= _ROLLOVER_MONTHS
         years = self.year + np.cumsum(rollover)
         self.year = int(years[-1])
         self.last_month = int(months[-1])
+        self.end = (self.year, self.last_month)
         return years.astype(np.int64)
+
+
+def continues(before: tuple[int, int] | None, assumed: tuple[int, int]) -> bool:
+    """Whether a byte range whose first year-less line was given the (year, month) ``assumed`` reads
+    as in one pass over the file, the last year-less line before it being at ``before`` (None: none;
+    the whole-file read then applied the same first-line rule)."""
+    if before is None:
+        return True
+    return assumed[0] == before[0] + (1 if before[1] - assumed[1] >= _ROLLOVER_MONTHS else 0)
+
+
+#: A block whose text lines (more than this many) are all malformed is reported as damage.
+_DAMAGE_LINES = 10
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Runs of malformed syslog lines among ``n`` consecutive text lines (empty and JSON lines left
+    out): before the first good one (``lead``, = n when none is good), after the last, the longest."""
+
+    n: int = 0
+    lead: int = 0
+    trail: int = 0
+    longest: int = 0
+
+    @staticmethod
+    def of(bad: np.ndarray) -> _Runs:
+        n = len(bad)
+        good = np.flatnonzero(~bad)
+        if not len(good):
+            return _Runs(n, n, n, n)
+        inner = int((np.diff(good) - 1).max()) if len(good) > 1 else 0
+        lead, trail = int(good[0]), int(n - 1 - good[-1])
+        return _Runs(n, lead, trail, max(lead, trail, inner))
+
+    def then(self, other: _Runs) -> _Runs:
+        if self.lead == self.n:  # all malformed (or none at all)
+            lead = self.n + other.lead
+        else:
+            lead = self.lead
+        if other.lead == other.n:
+            trail = self.trail + other.n
+        else:
+            trail = other.trail
+        longest = max(self.longest, other.longest, self.trail + other.lead)
+        return _Runs(self.n + other.n, lead, trail, longest)
+
+
+@dataclass(frozen=True)
+class RangeCarry:
+    """What one byte range of a file, read on its own, tells the main process (``FileStats.carry``).
+
+    ``assumed``: (year, month) its first year-less line was given by the first-line rule (None for
+    the file's first range, which is read as the whole file is, or when it has no such line); ``end``:
+    (year, month) of its last year-less line; ``runs``: its runs of malformed lines (a run of more
+    than ``_DAMAGE_LINES`` across ranges may be damage in a whole-file read, whose blocks differ).
+    """
+
+    assumed: tuple[int, int] | None
+    end: tuple[int, int] | None
+    runs: _Runs
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The ranges of a file so far: the (year, month) of the last year-less line, the malformed runs."""
+
+    before: tuple[int, int] | None = None
+    runs: _Runs = _Runs()
+
+
+def join(joined: Joined | None, carry: RangeCarry) -> Joined:
+    """Fold the next range of a file (in file order) into ``joined``; raises ``SegmentUnsafe`` when
+    that range, read alone, may differ from the same lines in a whole-file read."""
+    joined = joined or Joined()
+    if carry.assumed is not None and not continues(joined.before, carry.assumed):
+        raise SegmentUnsafe("the year of this range's year-less lines is not the one assumed")
+    runs = joined.runs.then(carry.runs)
+    if runs.longest > _DAMAGE_LINES:
+        raise SegmentUnsafe("a run of malformed lines that a whole-file read may report as damage")
+    return Joined(carry.end or joined.before, runs)
 
 
 def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
@@ -321,12 +413,17 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
     """
     years = _Years(ctx)
     reading = _Recorder(ctx)
-    done: deque[tuple[list[_Call], Future[tuple[_Claimed | None, list[_Call]]]]] = deque()
+    done: deque[tuple[list[_Call], Future[_Staged]]] = deque()
+    runs = _Runs()
+    segment = ctx.segment  # one byte range of the file: say what the main process must check
 
-    def finish(pre: list[_Call], work: Future[tuple[_Claimed | None, list[_Call]]]) -> Iterator[Batch]:
+    def finish(pre: list[_Call], work: Future[_Staged]) -> Iterator[Batch]:
+        nonlocal runs
         _replay(ctx, pre)
-        claimed, calls = work.result()
+        claimed, calls, block_runs = work.result()
         _replay(ctx, calls)
+        if block_runs is not None:
+            runs = runs.then(block_runs)
         if claimed is not None:
             batch = _finish(claimed, ctx, years)
             if batch is not None:
@@ -345,12 +442,15 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
                     yield from finish(*done.popleft())
                 _replay(ctx, reading.take())
                 raise
-            done.append((reading.take(), pool.submit(_stage, block, first_line, ctx)))
+            done.append((reading.take(), pool.submit(_stage, block, first_line, ctx, segment)))
             if len(done) > 1:
                 yield from finish(*done.popleft())
         while done:
             yield from finish(*done.popleft())
     _replay(ctx, reading.take())
+    if segment:
+        assumed = years.first if ctx.first_record > 1 else None
+        ctx.stats.carry = RangeCarry(assumed, years.end, runs)
 
 
 _Call = tuple[str, tuple[Any, ...]]
@@ -385,15 +485,21 @@ def _replay(ctx: ReadContext, calls: list[_Call]) -> None:
         getattr(ctx, name)(*args)
 
 
-def _stage(block: Lines, first_line: int, ctx: ReadContext) -> tuple[_Claimed | None, list[_Call]]:
+#: A staged block: its rows, its accounting calls and (parallel reading) its runs of malformed lines.
+_Staged = tuple["_Claimed | None", list[_Call], "_Runs | None"]
+
+
+def _stage(block: Lines, first_line: int, ctx: ReadContext, segment: bool = False) -> _Staged:
     rec = _Recorder(ctx)
-    return _parse_block(block, first_line, rec), rec.calls  # type: ignore[arg-type]
+    runs: list[_Runs] | None = [] if segment else None
+    claimed = _parse_block(block, first_line, rec, runs)  # type: ignore[arg-type]
+    return claimed, rec.calls, (functools.reduce(_Runs.then, runs, _Runs()) if runs is not None else None)
 
 
 _Lines = tuple[np.ndarray, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]
 
 
-def _parse_block(block: Lines, first_line: int, ctx: ReadContext) -> _Claimed | None:
+def _parse_block(block: Lines, first_line: int, ctx: ReadContext, runs: list[_Runs] | None = None) -> _Claimed | None:
     arr = block.array
     line_no = np.arange(first_line, first_line + len(arr), dtype=np.int64)
     # Only an empty line or one that starts with a space, a control byte or a non-ASCII character
@@ -414,7 +520,7 @@ def _parse_block(block: Lines, first_line: int, ctx: ReadContext) -> _Claimed | 
         parts.append(_journald(arr, line_no, is_json, ctx))
     text = ~is_json & ~empty
     if text.any():
-        parts.append(_syslog(arr, line_no, text, ctx, block))
+        parts.append(_syslog(arr, line_no, text, ctx, block, runs))
     if not parts:
         return None
     if len(parts) == 1:
@@ -430,7 +536,10 @@ def _parse_block(block: Lines, first_line: int, ctx: ReadContext) -> _Claimed | 
 _FAST_BSD = r"^[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d \S+ [^\[:\s]+(?:\[\d+\])?: "
 
 
-def _syslog(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext, block: Lines) -> _Lines:
+def _syslog(
+    arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadContext, block: Lines,
+    runs: list[_Runs] | None = None,
+) -> _Lines:
     sel = np.flatnonzero(mask)
     sub = arr.take(pa.array(sel)) if len(sel) < len(arr) else arr
     fast = pc.match_substring_regex(sub, _FAST_BSD).to_numpy(zero_copy_only=False)
@@ -438,14 +547,20 @@ def _syslog(arr: pa.Array, line_no: np.ndarray, mask: np.ndarray, ctx: ReadConte
     if fast.any():
         parts.append((sel[fast], *_bsd_fields(block, sel[fast])))
     slow = ~fast
+    if runs is not None and not slow.any():
+        runs.append(_Runs(len(sel)))
     if slow.any():
         hdr = pc.extract_regex(sub.filter(pa.array(slow)), _HEADER)
         valid = hdr.is_valid().to_numpy(zero_copy_only=False)
         slow_sel = sel[slow]
         n_bad = int((~valid).sum())
+        if runs is not None:
+            bad = np.zeros(len(sel), dtype=bool)
+            bad[np.flatnonzero(slow)[~valid]] = True
+            runs.append(_Runs.of(bad))
         if n_bad:
             ctx.skip("malformed_line", n_bad)
-            if n_bad == len(sel) and len(sel) > 10:
+            if n_bad == len(sel) and len(sel) > _DAMAGE_LINES:
                 bad_line = int(line_no[slow_sel[np.flatnonzero(~valid)[0]]])
                 ctx.damage("no line here is syslog; is this the right format?", f"line {bad_line}")
         hdr = hdr.filter(pa.array(valid))

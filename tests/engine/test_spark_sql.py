@@ -59,7 +59,13 @@ def _statements() -> list[str]:
 
 
 def test_every_detector_statement_renders() -> None:
-    from shoreup.detect.credential import brute_force, compromise, distributed_spray, mfa_fatigue, password_spray
+    from shoreup.detect.credential import (
+        brute_force,
+        compromise,
+        distributed_spray,
+        mfa_fatigue,
+        password_spray,
+    )
 
     sqls = [m._sql(m.Params()) for m in (distributed_spray, mfa_fatigue)]
     sqls += [brute_force._FAILURES, brute_force._AFTER, password_spray._ROWS, password_spray._AFTER,

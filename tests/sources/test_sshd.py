@@ -254,3 +254,35 @@ def test_verdict_without_user_after_invalid_user_goes_to_the_regex() -> None:
     rows, stats = read_bytes(sshd, (H + "Failed password for invalid user from 203.0.113.5 port 22 ssh2\n").encode())
     assert stats.events == 1
     assert (rows["auth"][0]["user"], rows["auth"][0]["reason"]) == ("invalid user", "bad_password")
+
+
+def test_runs_of_malformed_lines_fold_across_pieces() -> None:
+    # the runs of a file's ranges, folded in order, are those of the whole file
+    import functools
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        bad = rng.random(int(rng.integers(0, 60))) < rng.choice([0.1, 0.5, 0.9])
+        cuts = sorted(int(c) for c in rng.integers(0, len(bad) + 1, int(rng.integers(0, 5))))
+        pieces = np.split(bad, cuts)
+        folded = functools.reduce(sshd._Runs.then, (sshd._Runs.of(p) for p in pieces), sshd._Runs())
+        assert folded == sshd._Runs.of(bad)
+
+
+@pytest.mark.parametrize(
+    ("before", "assumed", "ok"),
+    [
+        (None, (2020, 5), True),  # no year-less line before: a whole read applies the same rule
+        ((2024, 3), (2024, 4), True),
+        ((2024, 12), (2025, 1), True),  # New Year between the ranges
+        ((2024, 12), (2024, 1), False),
+        ((2024, 5), (2023, 6), False),
+        ((2024, 7), (2024, 2), True),  # a drop of five months is disorder, not a new year
+    ],
+)
+def test_a_range_continues_the_year_before_it(
+    before: tuple[int, int] | None, assumed: tuple[int, int], ok: bool
+) -> None:
+    assert sshd.continues(before, assumed) is ok
