@@ -158,8 +158,9 @@ def findings_of(
     by_rule = {r.meta.id: r for r in rs.rules}
     plain = [(by_rule[i], evs) for i, evs in events.items() if by_rule[i].output]
     plain_details = details(e.row for _, evs in plain for e in evs)
+    seen: dict[int, _Shown] = {}  # what a finding shows of an event, once per event (rules share events)
     for rule, evs in plain:
-        findings.extend(_plain_finding(rule, e, plain_details.get(e.row, {})) for e in evs)
+        findings.extend(_plain_finding(rule, e, plain_details.get(e.row, {}), seen) for e in evs)
     matches: dict[str, list[Match]] = {}
     for c in rs.correlations:  # loader order: every correlation after those it refers to
         matches[c.meta.id] = correlate(c, events, matches)
@@ -210,26 +211,41 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
-def _plain_finding(rule: LoadedRule, e: Event, d: dict[str, Any]) -> Finding:
-    users, ips = _entities(d)
-    shown = {k: d[k] for k in SHOW_FIELDS if k in d}
-    what = next((str(d[k]) for k in ("CommandLine", "TargetFilename", "ImageLoaded", "ServiceName") if k in d), "")
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What a plain rule's finding shows of one event, whichever rule matched it."""
+
+    users: list[str]
+    ips: list[str]
+    fields: dict[str, Any]
+    what: str
+    time: dt.datetime
+
+
+def _plain_finding(rule: LoadedRule, e: Event, d: dict[str, Any], seen: dict[int, _Shown] | None = None) -> Finding:
+    v = seen.get(e.row) if seen is not None else None
+    if v is None:
+        users, ips = _entities(d)
+        what = next((str(d[k]) for k in ("CommandLine", "TargetFilename", "ImageLoaded", "ServiceName") if k in d), "")
+        v = _Shown(users, ips, {k: d[k] for k in SHOW_FIELDS if k in d}, what, _utc(e.time))
+        if seen is not None:
+            seen[e.row] = v
     host = e.host or "an unknown host"
-    summary = f"{rule.meta.title} on {host}" + (f": {_clip(what)}" if what else "")
+    summary = f"{rule.meta.title} on {host}" + (f": {_clip(v.what)}" if v.what else "")
     return Finding(
         detector=rule.meta.id,
         technique=rule.meta.techniques[0] if rule.meta.techniques else "",
         title=rule.meta.title,
         severity=rule.meta.level,
         confidence=rule.meta.confidence,
-        start=_utc(e.time),
-        end=_utc(e.time),
-        users=users,
-        src_ips=ips,
+        start=v.time,
+        end=v.time,
+        users=list(v.users),
+        src_ips=list(v.ips),
         hosts=[e.host] if e.host else [],
         metrics={
             "rule": {"id": rule.meta.id, "path": rule.meta.path, "techniques": rule.meta.techniques},
-            "fields": shown,
+            "fields": dict(v.fields),
         },
         evidence=[Ref(e.ref_file, e.ref_record)],
         summary=summary,

@@ -19,7 +19,7 @@ import os
 import re
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +34,7 @@ from .compiler import PY_REGEX_UDF, lcol, lit, vcol
 from .loader import LoadedCorrelation, LoadedRule, RuleSet
 from .logsource import Source, Variant
 from .prefilter import Atom
-from .vectorized import KW, GroupEval, Leaf, Patterns, column_patterns, necessary
+from .vectorized import KW, GroupEval, Leaf, Patterns, Presence, column_patterns, necessary
 
 #: How plain rules are evaluated: "vector" (Arrow / NumPy, the default) or "sql" (one query per rule).
 MODE = "vector"
@@ -172,6 +172,7 @@ class _GroupPlan:
 
     patterns: dict[str, Patterns]
     necessary: list[tuple[Leaf, ...] | None]
+    presence: Presence
 
 
 def group_plan(rs: RuleSet, key: str, rules: list[LoadedRule]) -> _GroupPlan:
@@ -181,9 +182,9 @@ def group_plan(rs: RuleSet, key: str, rules: list[LoadedRule]) -> _GroupPlan:
     got = rs.derived.get(k)
     if not isinstance(got, _GroupPlan):
         plans = [r.plan for r in rules if r.plan is not None]
-        got = rs.derived[k] = _GroupPlan(
-            column_patterns(plans), [None if r.plan is None else necessary(r.plan) for r in rules]
-        )
+        patterns = column_patterns(plans)
+        tests = [None if r.plan is None else necessary(r.plan) for r in rules]
+        got = rs.derived[k] = _GroupPlan(patterns, tests, Presence(plans, tests, patterns))
     return got
 
 
@@ -238,43 +239,23 @@ class Runner:
                 f"FROM {self.table} GROUP BY ALL"
             ).fetchall()
         ]
-        needs: dict[str, tuple[set[str], set[str], bool]] = {}
-        for key in keys:
-            values: set[str] = set()
-            lowered: set[str] = set()
-            kw = False
-            for r in groups[key]:
-                values |= r.needs.values | self.corr_fields.get(r.meta.id, set())
-                lowered |= r.needs.lowered
-                kw |= r.needs.keywords
-            needs[key] = (values, lowered, kw)
+        needs = self._needs(groups)
         members: dict[str, dict[int, int]] = {k: {} for k in keys}  # group -> tuple index -> variant index
-        want_v: list[set[str]] = [set() for _ in tuples]
-        want_l: list[set[str]] = [set() for _ in tuples]
-        want_kw = [False] * len(tuples)
-        for key in keys:
-            src = sources[key]
-            values, lowered, kw = needs[key]
-            for t, (c, e, f, *_) in enumerate(tuples):
-                vi = next((i for i, v in enumerate(src.variants) if _holds(v, c, e, f)), None)
-                if vi is None:
-                    continue
+        items: list[tuple[int, int, frozenset[str], frozenset[str], bool]] = []
+        for t, (c, e, f, n, *_) in enumerate(tuples):
+            covering, values, lowered, kw = self._coverage(c, e, f, keys, sources, needs)
+            for key, vi in covering:
                 members[key][t] = vi
-                var = src.variants[vi]
-                for fld in values:
-                    want_v[t].update(src.keys_for(fld, var))
-                for fld in lowered:
-                    want_l[t].update(src.keys_for(fld, var))
-                want_kw[t] |= kw
+            if covering:
+                items.append((t, n, values, lowered, kw))
         self.stats.rules_run += sum(len(groups[k]) for k in keys)
-        covered = [t for t in range(len(tuples)) if any(t in members[k] for k in keys)]
-        classes = _classes([(t, tuples[t][3], want_v[t], want_l[t], want_kw[t]) for t in covered])
+        classes = _classes(items)
         extracted = self._extract_classes(classes, tuples)
         hits: dict[str, tuple[str, npt.NDArray[np.int64], list[str], dict[str, pa.Array]]] = {}
         for key in keys:
             if not members[key]:
                 continue
-            rows, cols = self._group_columns(sources[key], members[key], needs[key], extracted)
+            rows, cols = self._group_columns(sources[key], members[key], needs[key], extracted, len(tuples))
             if not len(rows):
                 continue
             self.stats.groups += 1
@@ -282,10 +263,12 @@ class Runner:
             derived = group_plan(self.rs, key, groups[key])
             ge = GroupEval(cols, len(rows), self.con, derived.patterns)
             table: pa.Table | None = None
-            for r, nec in zip(groups[key], derived.necessary, strict=True):
-                if nec is not None and not ge.possible(nec):
-                    continue  # none of the tests it cannot match without holds in this group
+            # a rule none of whose necessary tests holds on a value of this group cannot match here
+            for i in np.flatnonzero(ge.possible_rules(derived.presence)).tolist():
+                r = groups[key][i]
                 if r.plan is not None:
+                    if not ge.may_hold(r.plan):
+                        continue
                     mask = ge.rows(r.plan)
                     if mask is None:
                         continue
@@ -300,6 +283,60 @@ class Runner:
                 carried = {f: cols[f"v:{f}"].take(pa.array(idx)) for f in extra}
                 hits[r.meta.id] = (key, rows[idx], extra, carried)
         return self._vector_events(hits)
+
+    def _needs(self, groups: dict[str, list[LoadedRule]]) -> dict[str, tuple[set[str], set[str], bool]]:
+        """Per group, the fields its rules (and their correlations) read as text, lower-cased, and
+        whether they need the keyword text (from the rules alone: kept per RuleSet)."""
+        k = ("needs", tuple(sorted((key, len(rules)) for key, rules in groups.items())))
+        got = self.rs.derived.get(k)
+        if got is None:
+            got = {}
+            for key, rules in groups.items():
+                values: set[str] = set()
+                lowered: set[str] = set()
+                kw = False
+                for r in rules:
+                    values |= r.needs.values | self.corr_fields.get(r.meta.id, set())
+                    lowered |= r.needs.lowered
+                    kw |= r.needs.keywords
+                got[key] = (values, lowered, kw)
+            self.rs.derived[k] = got
+        return got
+
+    def _coverage(
+        self,
+        c: str | None,
+        e: int | None,
+        f: str | None,
+        keys: list[str],
+        sources: dict[str, Source],
+        needs: dict[str, tuple[set[str], set[str], bool]],
+    ) -> tuple[tuple[tuple[str, int], ...], frozenset[str], frozenset[str], bool]:
+        """The groups (with the variant) that cover events of one (lower(channel), event id,
+        lower(format)), and the keys they read there as text and lower-cased, and whether the keyword
+        text: from the rules alone, so kept per RuleSet and tuple."""
+        cache = self.rs.derived.setdefault(("coverage", tuple(keys)), {})
+        got = cache.get((c, e, f))
+        if got is None:
+            covering: list[tuple[str, int]] = []
+            want_v: set[str] = set()
+            want_l: set[str] = set()
+            want_kw = False
+            for key in keys:
+                src = sources[key]
+                vi = next((i for i, v in enumerate(src.variants) if _holds(v, c, e, f)), None)
+                if vi is None:
+                    continue
+                covering.append((key, vi))
+                var = src.variants[vi]
+                values, lowered, kw = needs[key]
+                for fld in values:
+                    want_v.update(src.keys_for(fld, var))
+                for fld in lowered:
+                    want_l.update(src.keys_for(fld, var))
+                want_kw |= kw
+            got = cache[(c, e, f)] = (tuple(covering), frozenset(want_v), frozenset(want_l), want_kw)
+        return got
 
     def _sql_over(self, table: pa.Table, sql: str) -> npt.NDArray[np.int64]:
         """Positions of ``table`` (a group's columns) where the rule's SQL holds."""
@@ -387,12 +424,11 @@ class Runner:
         """One query: the class's rows (those with a row id in ``rows``, if given), their tuple
         index, and the keys its groups read."""
         paths = sorted(cls.values | cls.lowered)
-        sel = ["__r", "__t"]
-        for i, k in enumerate(paths):
-            if k in cls.values:
-                sel.append(f"__e[{i + 1}] AS v{i}")
-            if k in cls.lowered:
-                sel.append(f"lower(__e[{i + 1}]) AS l{i}")
+        # the keys as one list per row (and its lower-cased copy): one expression each, where one
+        # column per key cost DuckDB ~0.1 ms per column to bind — more than the query ran for
+        sel = ["__r", "__t", "__e"]
+        if cls.lowered:
+            sel.append(f"list_transform(__e, {_LOWER_EACH}) AS __le")
         if cls.keywords:
             sel.append(f"lower(array_to_string(json_extract_string(fields, '$.*'), chr(10))) AS {KW}")
         path_list = "[" + ", ".join(lit(_path(k)) for k in paths) + "]" if paths else "['$.__none__']"
@@ -418,8 +454,7 @@ class Runner:
             tbl = _arrow(con, f"SELECT {', '.join(sel)} FROM ({inner})")
         finally:
             con.unregister("__shoreup_sigma_keys")
-        index = {k: i for i, k in enumerate(paths)}
-        return _Extracted(tbl, index)
+        return _Extracted(tbl, {k: i for i, k in enumerate(paths)})
 
     def _group_columns(
         self,
@@ -427,35 +462,25 @@ class Runner:
         members: dict[int, int],
         needs: tuple[set[str], set[str], bool],
         extracted: list[_Extracted],
-    ) -> tuple[npt.NDArray[np.int64], dict[str, pa.Array]]:
-        """A group's row ids and its ``v:F`` / ``l:F`` / ``__kw`` columns, from the class extracts."""
+        n_tuples: int,
+    ) -> tuple[npt.NDArray[np.int64], _Columns]:
+        """A group's row ids and its ``v:F`` / ``l:F`` / ``__kw`` columns (built when first read)."""
         values, lowered, kw = needs
         names = [f"v:{f}" for f in sorted(values)] + [f"l:{f}" for f in sorted(lowered)] + ([KW] if kw else [])
-        pieces: dict[str, list[pa.Array]] = {n: [] for n in names}
-        row_pieces: list[npt.NDArray[np.int64]] = []
-        by_variant: dict[int, list[int]] = defaultdict(list)
+        variant_of = np.full(n_tuples, -1, np.int64)  # tuple index -> the group's variant (-1: not in it)
         for t, vi in members.items():
-            by_variant[vi].append(t)
+            variant_of[t] = vi
+        parts: list[tuple[_Extracted, _Part, Variant]] = []
+        row_pieces: list[npt.NDArray[np.int64]] = []
         for ex in extracted:
-            tcol = ex.t
-            for vi, ts in sorted(by_variant.items()):
-                sel = np.isin(tcol, ts)
-                if not sel.any():
-                    continue
-                part = ex.table.filter(pa.array(sel))
-                row_pieces.append(part.column("__r").to_numpy().astype(np.int64))
-                var = source.variants[vi]
-                for f in sorted(values):
-                    pieces[f"v:{f}"].append(_coalesce(part, [ex.col("v", k) for k in source.keys_for(f, var)]))
-                for f in sorted(lowered):
-                    pieces[f"l:{f}"].append(_coalesce(part, [ex.col("l", k) for k in source.keys_for(f, var)]))
-                if kw:
-                    pieces[KW].append(part.column(KW).combine_chunks().cast(pa.string()))
+            vis = variant_of[ex.t]
+            for vi in np.flatnonzero(np.bincount(vis + 1, minlength=1)[1:]).tolist():  # those present, in order
+                part = ex.part(vis == vi)
+                parts.append((ex, part, source.variants[vi]))
+                row_pieces.append(ex.r if part is None else ex.r[part[1]])
         if not row_pieces:
-            return np.zeros(0, np.int64), {}
-        rows = np.concatenate(row_pieces)
-        cols = {n: pa.concat_arrays(p) for n, p in pieces.items()}
-        return rows, cols
+            return np.zeros(0, np.int64), _Columns(source, [], [])
+        return np.concatenate(row_pieces), _Columns(source, names, parts)
 
     def _vector_events(
         self, hits: dict[str, tuple[str, npt.NDArray[np.int64], list[str], dict[str, pa.Array]]]
@@ -669,7 +694,7 @@ class _Class:
         return _Q_US + self.rows * per_row
 
 
-def _classes(items: list[tuple[int, int, set[str], set[str], bool]]) -> list[_Class]:
+def _classes(items: list[tuple[int, int, frozenset[str], frozenset[str], bool]]) -> list[_Class]:
     """Group tuples into extraction queries: same needs share one; small ones merge while cheaper."""
     by_sig: dict[tuple[frozenset[str], frozenset[str], bool], _Class] = {}
     for t, n, v, lo, kw in items:
@@ -681,34 +706,126 @@ def _classes(items: list[tuple[int, int, set[str], set[str], bool]]) -> list[_Cl
             c.tuples.append(t)
             c.rows += n
     cls = list(by_sig.values())
+    # greedy: merge the pair that saves the most, until none saves anything (first pair on ties);
+    # the gains sit in a matrix, so a merge recomputes one row and column, not every pair
+    k = len(cls)
+    if k < 2:
+        return cls
+    gain = np.full((k, k), -np.inf)
+    for i in range(k):
+        for j in range(i + 1, k):
+            gain[i, j] = _gain(cls[i], cls[j])
+    alive = list(range(k))  # positions in ``gain`` of the classes in ``cls`` order
     while len(cls) > 1:
-        best: tuple[float, int, int] | None = None
-        for i in range(len(cls)):
-            for j in range(i + 1, len(cls)):
-                a, b = cls[i], cls[j]
-                merged = _Class([], a.rows + b.rows, a.values | b.values, a.lowered | b.lowered, a.keywords or b.keywords)
-                gain = a.cost() + b.cost() - merged.cost()
-                if gain > 0 and (best is None or gain > best[0]):
-                    best = (gain, i, j)
-        if best is None:
+        sub = gain[np.ix_(alive, alive)]
+        best = int(np.argmax(sub))
+        i, j = divmod(best, len(alive))
+        if not sub[i, j] > 0:
             break
-        _, i, j = best
         a, b = cls[i], cls[j]
         cls[i] = _Class(a.tuples + b.tuples, a.rows + b.rows, a.values | b.values, a.lowered | b.lowered, a.keywords or b.keywords)
-        del cls[j]
+        del cls[j], alive[j]
+        for x in range(len(cls)):
+            if x != i:
+                first, second = min(x, i), max(x, i)
+                gain[alive[first], alive[second]] = _gain(cls[first], cls[second])
     return cls
 
 
+def _gain(a: _Class, b: _Class) -> float:
+    merged = _Class([], a.rows + b.rows, a.values | b.values, a.lowered | b.lowered, a.keywords or b.keywords)
+    return a.cost() + b.cost() - merged.cost()
+
+
+_Part = tuple[bytes, npt.NDArray[np.int64]] | None  # rows of an extract: (key, positions); None: all
+
+
 class _Extracted:
-    """One class query's result: ``__r``, ``__t``, ``v<i>`` / ``l<i>`` per key, maybe ``__kw``."""
+    """One class query's result: ``__r``, ``__t``, ``__e`` (the keys' values, a list per row, in
+    ``index`` order), maybe ``__le`` (the same lower-cased) and ``__kw``. Columns are cut from it
+    when a group first reads them, and kept: groups that share rows share them."""
 
     def __init__(self, table: pa.Table, index: dict[str, int]) -> None:
         self.table = table
         self.index = index
         self.t = table.column("__t").to_numpy()
+        self.r = table.column("__r").to_numpy().astype(np.int64)
+        self._lists: dict[str, tuple[pa.Array, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+        self._cut: dict[tuple[str, str, bytes | None], pa.Array] = {}
 
-    def col(self, kind: str, key: str) -> str:
-        return f"{kind}{self.index[key]}"
+    def part(self, sel: npt.NDArray[np.bool_]) -> _Part:
+        """The rows ``sel`` picks (None: every row)."""
+        if sel.all():
+            return None
+        return (np.packbits(sel).tobytes(), np.flatnonzero(sel))
+
+    def array(self, kind: str, key: str, part: _Part) -> pa.Array:
+        """Key ``key``'s values (``kind`` "v") or lower-cased values ("l"), or the keyword text
+        (``kind`` KW), over the rows of ``part``."""
+        ck = (kind, key, None if part is None else part[0])
+        got = self._cut.get(ck)
+        if got is None:
+            if kind == KW:
+                got = self._cut.get((KW, key, None))
+                if got is None:
+                    got = self._cut[(KW, key, None)] = _text(self.table.column(KW).combine_chunks())
+                if part is not None:
+                    got = got.take(pa.array(part[1]))
+            else:
+                got = self._element(kind, self.index[key], None if part is None else part[1])
+            self._cut[ck] = got
+        return got
+
+    def _element(self, kind: str, i: int, rows: npt.NDArray[np.int64] | None) -> pa.Array:
+        """Element ``i`` of the lists of ``rows`` (all: None), null where a list is null or shorter:
+        one take from the lists' values (``pc.list_element`` costs more to call than to run, and
+        would copy every row before the rows are picked)."""
+        got = self._lists.get(kind)
+        if got is None:
+            lists = self.table.column("__e" if kind == "v" else "__le").combine_chunks()
+            off = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+            valid = lists.is_valid().to_numpy(zero_copy_only=False)
+            got = self._lists[kind] = (lists.values, off[:-1], np.where(valid, np.diff(off), 0))
+        values, starts, lens = got
+        if rows is not None:
+            starts, lens = starts[rows], lens[rows]
+        short = lens <= i
+        idx = pa.array(starts + i, pa.int64(), mask=short if short.any() else None)
+        return _text(values.take(idx))
+
+
+class _Columns(Mapping[str, pa.Array]):
+    """A group's columns by name (``v:F``, ``l:F``, ``__kw``), each assembled from the class extracts
+    the first time it is read: a column only the rules a group skips would read is never made."""
+
+    def __init__(self, source: Source, names: list[str], parts: list[tuple[_Extracted, _Part, Variant]]) -> None:
+        self.source = source
+        self.names = dict.fromkeys(names)
+        self.parts = parts
+        self._built: dict[str, pa.Array] = {}
+
+    def __getitem__(self, name: str) -> pa.Array:
+        got = self._built.get(name)
+        if got is not None:
+            return got
+        if name not in self.names:
+            raise KeyError(name)
+        pieces: list[pa.Array] = []
+        for ex, part, var in self.parts:
+            if name == KW:
+                pieces.append(ex.array(KW, "", part))
+                continue
+            kind, fld = name.split(":", 1)
+            arrs = [ex.array(kind, k, part) for k in self.source.keys_for(fld, var)]
+            pieces.append(arrs[0] if len(arrs) == 1 else pc.coalesce(*arrs))
+        got = self._built[name] = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
@@ -740,9 +857,15 @@ def _workers(con: duckdb.DuckDBPyConnection) -> int:
     return max(1, min(threads, os.cpu_count() or 1))
 
 
-def _coalesce(part: pa.Table, names: list[str]) -> pa.Array:
-    arrs = [part.column(n).combine_chunks().cast(pa.string()) for n in names]
-    return arrs[0] if len(arrs) == 1 else pc.coalesce(*arrs)
+def _text(arr: pa.Array) -> pa.Array:
+    return arr if arr.type == pa.string() else arr.cast(pa.string())
+
+
+#: ``lower`` on each element of a list, in the lambda syntax of this DuckDB (``lambda x: …`` from
+#: 1.3 on; 2.0 refuses the older ``x -> …``)
+_LOWER_EACH = (
+    "lambda x: lower(x)" if tuple(int(p) for p in re.findall(r"\d+", duckdb.__version__)[:2]) >= (1, 3) else "x -> lower(x)"
+)
 
 
 def _holds(v: Variant, c: str | None, e: int | None, f: str | None) -> bool:

@@ -21,9 +21,11 @@ values with the compiler's own SQL.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import ahocorasick_rs
@@ -74,6 +76,24 @@ class Leaf:
     arg: str
     num: float = 0.0  # numeq / cmp: the number
     sql: str = ""  # the compiler's SQL for this test (DuckDB fallback over distinct values)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    # Leaves key every cache of the evaluator: their hash is computed once (never pickled: a
+    # string's hash differs between processes)
+    def __hash__(self) -> int:
+        h = self._hash
+        if not h:
+            h = hash((self.col, self.op, self.arg, self.num, self.sql))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> tuple[str, str, str, float, str]:
+        return (self.col, self.op, self.arg, self.num, self.sql)
+
+    def __setstate__(self, state: tuple[str, str, str, float, str]) -> None:
+        for name, value in zip(("col", "op", "arg", "num", "sql"), state, strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_hash", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +282,13 @@ _PLAIN_INT = re.compile(r"-?[0-9]{1,15}")
 _TEXT_OPS = frozenset({"contains", "startswith", "endswith"})
 _PRESENCE_OPS = _TEXT_OPS | {"eq"}  # tests GroupEval.maybe can rule out from the automata / the value index
 _BATCHED = _TEXT_OPS | {"re2", "like"}  # tests the column automaton decides or prefilters
+_TEXT_ROW = {"contains": 0, "startswith": 1, "endswith": 2}  # rows of _Hits.table
+#: typed once: a Python value given to an Arrow kernel is converted with type inference on every
+#: call, which tries (and fails) to import optional modules each time
+_NO_CODE = pa.scalar(-1, pa.int32())
+_FALSE = pa.scalar(False, pa.bool_())
+_NONE = np.zeros(1, np.bool_)
+_SMALL_AUTOMATON = 64  # at most this many texts: a DFA (see Patterns.automaton)
 
 
 def plan_leaves(node: Node) -> Iterator[Leaf]:
@@ -348,9 +375,12 @@ class Patterns:
 
     def automaton(self) -> ahocorasick_rs.BytesAhoCorasick:
         if self._ac is None:
-            # a contiguous NFA: measured on SigmaHQ's sets, quicker to build than the default (a DFA
-            # for small sets) and quicker to search than it over columns of a few kilobytes
-            self._ac = ahocorasick_rs.BytesAhoCorasick(self.texts, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+            # a contiguous NFA: measured on SigmaHQ's sets, quicker to build than a DFA and as quick
+            # to search over columns of a few kilobytes; a few texts (keywords over megabytes of event
+            # text) make a small DFA, about twice as quick to search there
+            impl = ahocorasick_rs.Implementation
+            kind = impl.DFA if len(self.texts) <= _SMALL_AUTOMATON else impl.ContiguousNFA
+            self._ac = ahocorasick_rs.BytesAhoCorasick(self.texts, implementation=kind)
         return self._ac
 
     def __getstate__(self) -> dict[str, Any]:
@@ -375,22 +405,97 @@ def column_patterns(plans: Iterable[Node]) -> dict[str, Patterns]:
     return {col: p for col, p in out.items() if p.texts}
 
 
+class Presence:
+    """A group's presence tests, from its plans alone (built once per RuleSet and group, pickled with
+    it): every ``eq`` / ``contains`` / ``startswith`` / ``endswith`` leaf of its rules by column, and
+    each rule's :func:`necessary` tests as positions among them. :meth:`GroupEval.possible_rules`
+    then decides every rule of the group with a few array operations per column (one membership
+    test for the equalities, one gather from the automaton pass for the texts) instead of one
+    Python call per test and rule."""
+
+    def __init__(
+        self, plans: Iterable[Node | None], tests: list[tuple[Leaf, ...] | None], patterns: dict[str, Patterns]
+    ) -> None:
+        pos: dict[Leaf, int] = {}
+        for nec in tests:
+            for lf in nec or ():
+                pos.setdefault(lf, len(pos))
+        wanted = {(lf.col, lf.op == "eq") for lf in pos}  # (column, equality?) the necessary tests read
+        for p in plans:
+            for lf in plan_leaves(p) if p is not None else ():
+                if lf.op in _PRESENCE_OPS:
+                    pos.setdefault(lf, len(pos))
+        self.leaves: list[Leaf] = list(pos)
+        self.rules = len(tests)
+        eq: dict[str, list[int]] = {}
+        text: dict[str, list[int]] = {}
+        unknown: list[int] = []
+        for lf, i in pos.items():
+            if lf.op == "eq":
+                eq.setdefault(lf.col, []).append(i)
+                continue
+            pats = patterns.get(lf.col)
+            slot = pats.slot.get(lf) if pats is not None else None
+            if slot is None:  # not in the automaton (an empty text …): assume it may hold
+                unknown.append(i)
+            else:
+                text.setdefault(lf.col, []).append(i)
+        #: per (column, equality?): the positions of its tests and what the bulk check needs —
+        #: the texts (equality) or the automaton rows and slots (contains / startswith / endswith)
+        self.by_column: dict[tuple[str, bool], tuple[npt.NDArray[np.intp], Any, Any]] = {}
+        for col, idx in eq.items():
+            self.by_column[(col, True)] = (np.array(idx, np.intp), [self.leaves[i].arg for i in idx], None)
+        for col, idx in text.items():
+            slots = patterns[col].slot
+            rows = np.array([_TEXT_ROW[self.leaves[i].op] for i in idx], np.intp)
+            self.by_column[(col, False)] = (np.array(idx, np.intp), rows, np.array([slots[self.leaves[i]] for i in idx], np.intp))
+        self.unknown = np.array(unknown, np.intp)
+        self.wanted = sorted(k for k in wanted if k in self.by_column)
+        # the necessary tests back to back, rule after rule (rules with none known always run)
+        self.has = np.array([i for i, nec in enumerate(tests) if nec is not None], np.intp)
+        self.flat = np.array([pos[lf] for nec in tests if nec is not None for lf in nec], np.intp)
+        sizes = [len(nec) for nec in tests if nec is not None]
+        self.starts = (np.cumsum(sizes) - sizes).astype(np.intp)  # where each rule's tests begin
+
+
+def _matches(pats: Patterns, data: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """Every occurrence of every text in ``data``: rows of (text, start, end).
+
+    The automaton hands back one Python tuple per occurrence (tens of thousands over a long column),
+    each freed once copied into the array. Python's cyclic collector would run every 700 of them
+    and scan the rest — objects that hold only ints and die here — so it is paused for the call;
+    it is on again before any of them outlives it, with its allocation count back where it was.
+    """
+    if not len(data):
+        return np.zeros((0, 3), np.int64)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        found = pats.automaton().find_matches_as_indexes(data.data, overlapping=True)
+        out = np.fromiter(chain.from_iterable(found), np.int64, 3 * len(found)).reshape(-1, 3)
+        del found
+    finally:
+        if paused:
+            gc.enable()
+    return out
+
+
 class _Hits:
     """Where each text of a :class:`Patterns` occurs in one column: per text, the values holding it
     and whether the occurrence begins or ends the value (sorted by text: ``bounds`` slices them)."""
 
-    __slots__ = ("bounds", "prefix", "present", "suffix", "value")
+    __slots__ = ("bounds", "prefix", "present", "suffix", "table", "value")
 
     def __init__(self, pats: Patterns, data: npt.NDArray[np.uint8], off: npt.NDArray[np.int64]) -> None:
-        found = pats.automaton().find_matches_as_indexes(data.data, overlapping=True) if len(data) else []
         k = len(pats.texts)
-        if not found:
+        h = _matches(pats, data)
+        if not len(h):
             self.bounds = np.zeros(k + 1, np.int64)
             self.value = np.zeros(0, np.int64)
             self.prefix = self.suffix = np.zeros(0, np.bool_)
+            self.table = np.zeros((3, k), np.bool_)
             self.present = {op: [False] * k for op in _TEXT_OPS}
             return
-        h = np.array(found, dtype=np.int64).reshape(-1, 3)
         p, s, e = h[:, 0], h[:, 1], h[:, 2]
         v = np.searchsorted(off, s, side="right") - 1  # the value the occurrence begins in
         end = off[v + 1]
@@ -404,13 +509,20 @@ class _Hits:
         ps = p[order]
         self.bounds = np.searchsorted(ps, np.arange(k + 1))
         # whether some value holds each text at all, as a prefix, as a suffix (see GroupEval.possible)
-        starts, ends = np.zeros(k, np.bool_), np.zeros(k, np.bool_)
-        starts[ps[self.prefix]] = True
-        ends[ps[self.suffix]] = True
-        self.present = {"contains": (np.diff(self.bounds) > 0).tolist(), "startswith": starts.tolist(), "endswith": ends.tolist()}
+        # (rows in _TEXT_ROW order: contains, startswith, endswith)
+        self.table = np.zeros((3, k), np.bool_)
+        self.table[0] = np.diff(self.bounds) > 0
+        self.table[1, ps[self.prefix]] = True
+        self.table[2, ps[self.suffix]] = True
+        self.present = {op: self.table[i].tolist() for op, i in _TEXT_ROW.items()}
 
     def mask(self, slot: int, op: str, n: int) -> Mask:
         out = np.zeros(n, np.bool_)
+        self.mark(out, slot, op)
+        return out
+
+    def mark(self, out: Mask, slot: int, op: str) -> None:
+        """Set ``out`` (over the distinct values) where text ``slot`` holds as ``op`` says."""
         lo, hi = int(self.bounds[slot]), int(self.bounds[slot + 1])
         if hi > lo:
             v = self.value[lo:hi]
@@ -419,7 +531,6 @@ class _Hits:
             elif op == "endswith":
                 v = v[self.suffix[lo:hi]]
             out[v] = True
-        return out
 
 
 def _like_regex(pattern: str) -> re.Pattern[str]:
@@ -447,7 +558,7 @@ class _Column:
         if distinct:
             enc = arr.dictionary_encode()
             self.uniq: pa.Array = enc.dictionary
-            self.codes: npt.NDArray[np.int32] = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            self.codes: npt.NDArray[np.int32] = enc.indices.fill_null(_NO_CODE).to_numpy(zero_copy_only=False)
         else:  # mostly distinct (the keyword text): no hashing
             valid = arr.is_valid().to_numpy(zero_copy_only=False)
             self.uniq = arr.fill_null("")
@@ -490,7 +601,7 @@ class _Column:
         """Row mask from a mask over distinct values (None: no row)."""
         if not dmask.any():
             return None
-        return np.append(dmask, False)[self.codes]
+        return np.concatenate((dmask, _NONE)).take(self.codes)  # code -1 (null) takes the False
 
 
 class GroupEval:
@@ -502,7 +613,7 @@ class GroupEval:
 
     def __init__(
         self,
-        columns: dict[str, pa.Array],
+        columns: Mapping[str, pa.Array],
         n: int,
         con: duckdb.DuckDBPyConnection,
         patterns: dict[str, Patterns] | None = None,
@@ -514,6 +625,9 @@ class GroupEval:
         self._cols: dict[str, _Column] = {}
         self._hit: dict[str, _Hits] = {}
         self._present: dict[Leaf, bool] = {}
+        self._presence: Presence | None = None  # see possible_rules
+        self._pvec: Mask | None = None
+        self._done: set[tuple[str, bool]] = set()
         self._dcache: dict[Leaf, Mask] = {}
         self._rcache: dict[Node, Mask | None] = {}
         self.fallbacks = 0  # leaves DuckDB decided
@@ -599,14 +713,63 @@ class GroupEval:
         """Whether one of a rule's :func:`necessary` tests holds on some value of this group."""
         return any(self.maybe(lf) for lf in tests)
 
+    def possible_rules(self, presence: Presence) -> Mask:
+        """:meth:`possible` for every rule of the group at once (``presence`` from its plans), in
+        the group's rule order; the presence of every test of those columns is kept for :meth:`maybe`."""
+        self._presence = presence
+        self._pvec = np.zeros(len(presence.leaves), np.bool_)
+        if len(presence.unknown):
+            self._pvec[presence.unknown] = True
+            self._present.update(dict.fromkeys([presence.leaves[i] for i in presence.unknown.tolist()], True))
+        for col, eq in presence.wanted:
+            self._bulk(col, eq)
+        out = np.ones(presence.rules, np.bool_)
+        if len(presence.flat):
+            out[presence.has] = np.logical_or.reduceat(self._pvec[presence.flat], presence.starts)
+        return out
+
+    def _bulk(self, col: str, eq: bool) -> None:
+        """The presence of every equality (or every text test) of ``col`` in the group's plans."""
+        self._done.add((col, eq))
+        got = self._presence.by_column.get((col, eq)) if self._presence is not None else None
+        if got is None or self._pvec is None or self._presence is None:
+            return
+        idx, a, b = got
+        c = self.column(col)
+        if eq:
+            vals = _np(pc.is_in(pa.array(a, c.uniq.type), value_set=c.uniq)) if len(c.uniq) else np.zeros(len(idx), np.bool_)
+        else:
+            vals = self._hits(col, c).table[a, b]
+        self._pvec[idx] = vals
+        leaves = self._presence.leaves
+        self._present.update(zip([leaves[i] for i in idx.tolist()], vals.tolist(), strict=True))
+
+    def may_hold(self, node: Node) -> bool:
+        """False when ``node`` holds on no row because a string test it needs holds on no value
+        here (an ``and`` with such an operand, an ``or`` all of whose operands are such): decided
+        from the presence of its tests alone, before any row mask is made. Stronger than
+        :meth:`possible`, which looks at one operand of each ``and``."""
+        if isinstance(node, Leaf):
+            return self.maybe(node)
+        if isinstance(node, And):
+            return all(self.may_hold(a) for a in node.args)
+        if isinstance(node, Or):
+            return any(self.may_hold(a) for a in node.args)
+        return True  # a negation or a field reference
+
     def maybe(self, leaf: Leaf) -> bool:
         """False when a string test holds on no value of its column here (then its mask is all
         false and need not be made); True when it does, or for tests the automata do not decide."""
-        if leaf.op not in _PRESENCE_OPS:
-            return True
         got = self._present.get(leaf)
         if got is None:
-            got = self._present[leaf] = self._holds_somewhere(leaf)
+            if leaf.op not in _PRESENCE_OPS:
+                return True
+            key = (leaf.col, leaf.op == "eq")
+            if self._presence is not None and key not in self._done:
+                self._bulk(*key)
+                got = self._present.get(leaf)
+            if got is None:
+                got = self._present[leaf] = self._holds_somewhere(leaf)
         return got
 
     def _holds_somewhere(self, leaf: Leaf) -> bool:
@@ -657,7 +820,7 @@ class GroupEval:
     @staticmethod
     def _eq(c: _Column, text: str) -> Mask:
         if not c.distinct:  # values repeat: the index holds one position per value
-            return _np(pc.fill_null(pc.equal(c.uniq, text), False))
+            return _np(pc.fill_null(pc.equal(c.uniq, pa.scalar(text, c.uniq.type)), _FALSE))
         out = np.zeros(len(c.uniq), np.bool_)
         i = c.index().get(text)
         if i is not None:
@@ -709,8 +872,9 @@ class GroupEval:
             return out if out.any() else None
         return self._fieldref(node)
 
-    def _same_column(self, args: tuple[Node, ...], combine: Callable[[Mask, Mask], Mask]) -> tuple[list[Mask | None], list[Node]]:
-        """Leaves on one column combine over distinct values before they reach the rows."""
+    def _same_column(self, args: tuple[Node, ...]) -> tuple[list[Mask | None], list[Node]]:
+        """Leaves of an ``or`` on one column combine over distinct values before they reach the
+        rows; a text the column automaton decides is marked in place, with no mask of its own."""
         by_col: dict[str, list[Leaf]] = {}
         rest: list[Node] = []
         for a in args:
@@ -725,14 +889,20 @@ class GroupEval:
                 rest[:0] = leaves
                 continue
             c = self.column(col)
-            d = self.dmask(leaves[0])
-            for lf in leaves[1:]:
-                d = combine(d, self.dmask(lf))
+            d = np.zeros(len(c.uniq), np.bool_)
+            pats = self.patterns.get(col)
+            for lf in leaves:
+                m = self._dcache.get(lf)
+                slot = pats.slot.get(lf) if m is None and pats is not None and lf.op in _TEXT_OPS else None
+                if slot is not None:
+                    self._hits(col, c).mark(d, slot, lf.op)
+                else:
+                    np.logical_or(d, self.dmask(lf) if m is None else m, out=d)
             masks.append(c.spread(d))
         return masks, rest
 
     def _or(self, args: tuple[Node, ...]) -> Mask | None:
-        masks, rest = self._same_column(args, np.logical_or)
+        masks, rest = self._same_column(args)
         acc: Mask | None = None
         for m in [*masks, *(self.rows(a) for a in rest)]:
             if m is not None:
@@ -805,6 +975,7 @@ __all__ = [
     "Not",
     "Or",
     "Patterns",
+    "Presence",
     "column_patterns",
     "necessary",
     "plan_leaves",

@@ -23,6 +23,7 @@ from shoreup.detect.sigma.vectorized import (
     Not,
     Or,
     Patterns,
+    Presence,
     column_patterns,
     necessary,
 )
@@ -78,6 +79,41 @@ def test_like_and_regex_prefilters_change_nothing(seed: int) -> None:
     for lf in leaves:
         m = plain.rows(lf)
         assert got[lf] == ([False] * len(values) if m is None else m.tolist()), lf.arg
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_bulk_presence_and_may_hold_agree_with_the_walk(seed: int) -> None:
+    """Every rule's possibility decided at once (GroupEval.possible_rules) equals the rule-by-rule
+    check; a rule may_hold rules out matches nothing; an ``or`` of texts marked from the automaton
+    equals the one made leaf by leaf."""
+    rng = random.Random(300 + seed)
+    cols = {c: pa.array(_values(rng, 40), pa.string()) for c in ("l:A", "l:B")}
+    ops = ["contains", "startswith", "endswith", "eq"]
+
+    def leaf() -> Leaf:
+        return Leaf(rng.choice(list(cols)), rng.choice(ops), _word(rng, 3))
+
+    def node(depth: int) -> And | Or | Not | Leaf:
+        if depth == 0 or rng.random() < 0.3:
+            return leaf()
+        kind = rng.choice([And, Or, Or, Not])
+        if kind is Not:
+            return Not(node(depth - 1))
+        return kind(tuple(node(depth - 1) for _ in range(rng.randint(2, 4))))
+
+    plans = [node(3) for _ in range(40)]
+    tests = [necessary(p) for p in plans]
+    pats = column_patterns(plans)
+    ge = GroupEval(cols, 40, duckdb.connect(), pats)
+    got = ge.possible_rules(Presence(plans, tests, pats)).tolist()
+    ref = GroupEval(cols, 40, duckdb.connect(), pats)
+    assert got == [t is None or ref.possible(t) for t in tests]
+    plain = GroupEval(cols, 40, duckdb.connect())  # no automaton: every leaf on its own
+    for p in plans:
+        m, want = ge.rows(p), plain.rows(p)
+        assert (None if m is None else m.tolist()) == (None if want is None else want.tolist()), p
+        if not ge.may_hold(p):
+            assert want is None, p
 
 
 def test_patterns_survive_pickling_without_their_automaton() -> None:
