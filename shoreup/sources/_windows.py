@@ -303,12 +303,17 @@ class _IdRanges:
             starts.insert(i, rid)
             ends.insert(i, rid)
             times.insert(i, array("q", [stamp]))
+        self._join_next(i)
+        return True
+
+    def _join_next(self, i: int) -> None:
+        """Merge range ``i`` with the next one when they touch, and remember ``i`` as the last used."""
+        starts, ends, times = self.starts, self.ends, self.times
         if i + 1 < len(starts) and starts[i + 1] == ends[i] + 1:
             ends[i] = ends[i + 1]
             times[i].extend(times[i + 1])
             del starts[i + 1], ends[i + 1], times[i + 1]
         self.last = i
-        return True
 
     def add_bulk(self, rids: np.ndarray, stamps: list[int]) -> bool:
         """Add ids none of which was seen (nor repeats) at once; False, changing nothing, otherwise.
@@ -340,11 +345,7 @@ class _IdRanges:
                 starts.insert(i, a)
                 ends.insert(i, b)
                 times.insert(i, stamp_run)
-            if i + 1 < len(starts) and starts[i + 1] == ends[i] + 1:
-                ends[i] = ends[i + 1]
-                times[i].extend(times[i + 1])
-                del starts[i + 1], ends[i + 1], times[i + 1]
-            self.last = i
+            self._join_next(i)
         return True
 
 

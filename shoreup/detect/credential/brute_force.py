@@ -218,7 +218,7 @@ def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]
             "peak": int(in_window[lo:hi].max()), "peak_fast": int(in_fast[lo:hi].max()),
             "new_ips": len(np.unique(fresh_ips)), "new_ip_failures": int(new_ip[lo:hi].sum()),
             "ips": cols.distinct_sorted(run_ips, ips, ip_rank),
-            "hosts": sorted({h for h in hosts.take(pa.array(rows_)).unique().to_pylist() if h is not None}),
+            "hosts": sorted({x for x in hosts.take(pa.array(rows_)).unique().to_pylist() if x is not None}),
             "unknown_user": int(unknown[lo:hi].sum()),
             "burst_at": at(int(burst_at[h])) if burst_at[h] < n else None,
             "slow_at": at(int(slow_at[h])) if slow_at[h] < n else None,

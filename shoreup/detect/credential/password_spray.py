@@ -213,7 +213,7 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
             "users_at": at(int(users_at[c])) if users_at[c] < n else None,
             "anon_at": at(int(anon_at[c])) if anon_at[c] < n else None,
             "targets": targets, "failed": cols.distinct_sorted(u[g], users, user_rank),
-            "hosts": sorted({h for h in hosts.take(pa.array(rows_)).unique().to_pylist() if h is not None}),
+            "hosts": sorted({x for x in hosts.take(pa.array(rows_)).unique().to_pylist() if x is not None}),
             "evidence": ev, "evidence_total": total,
         })
     out.sort(key=lambda r: (r["start"], r["src_ip"]))
