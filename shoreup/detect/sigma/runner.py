@@ -890,6 +890,16 @@ def py_regex(value: str | None, pattern: str) -> bool | None:
     return rx.search(value) is not None
 
 
+def _null_special() -> Any:
+    """DuckDB's ``FunctionNullHandling.SPECIAL`` (the function sees NULLs): ``duckdb.func`` in DuckDB 2,
+    the top-level module before."""
+    try:
+        from duckdb.func import FunctionNullHandling  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        FunctionNullHandling = duckdb.FunctionNullHandling  # type: ignore[attr-defined,misc,unused-ignore]
+    return FunctionNullHandling.SPECIAL
+
+
 def _register_py_regex(con: duckdb.DuckDBPyConnection) -> None:
     match = py_regex
 
@@ -899,7 +909,7 @@ def _register_py_regex(con: duckdb.DuckDBPyConnection) -> None:
             match,
             ["VARCHAR", "VARCHAR"],
             "BOOLEAN",
-            null_handling=duckdb.FunctionNullHandling.SPECIAL,  # type: ignore[attr-defined]
+            null_handling=_null_special(),
         )
     except duckdb.Error as e:  # already registered on this connection
         if "already exists" not in str(e):

@@ -160,3 +160,13 @@ def test_regex_outside_re2_is_skipped_with_reason(tmp_path: Path) -> None:
     p.write_text(RULE.format(detection="  s:\n    CommandLine|re: 'foo(?!bar)'\n  condition: s"))
     rs = load([p])
     assert not rs.rules and "invalid" in rs.skipped[0].reason
+
+
+def test_regex_re2_refuses_runs_on_python_re(tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pattern DuckDB's RE2 cannot run goes through Python's ``re`` (a UDF that sees NULLs)."""
+    from shoreup.detect.sigma import compiler
+
+    monkeypatch.setattr(compiler, "re2_ok", lambda pattern: "b.d" not in pattern)
+    events = [ev(CommandLine=c) for c in ("abcde", "bd", "BxD", "xb\nd")] + [ev(Image="no.exe")]
+    res = run_yaml(tmp_path, RULE.format(detection="  s:\n    CommandLine|re: 'b.d'\n  condition: s"), events)
+    assert sorted(f.evidence[0].record - 1 for f in res.findings) == [0], mode
