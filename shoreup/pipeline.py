@@ -158,8 +158,25 @@ def detect(
     """
     from shoreup import detect as registry
 
+    names = only or registry.names()
+    _prefetch_attacks(store, names, params or {})
     findings: list[Finding] = []
-    for name in only or registry.names():
+    for name in names:
         module = registry.load(name)
         findings.extend(module.detect(store.con, module.Params(**(params or {}).get(name, {}))))
     return sorted(findings, key=Finding.sort_key)
+
+
+def _prefetch_attacks(store: Store, names: list[str], params: dict[str, dict[str, Any]]) -> None:
+    """The independent credential-attack detectors among ``names``, run two at a time up front (their
+    findings remembered for the loop, and for the follow-up detectors that read them)."""
+    from shoreup import detect as registry
+    from shoreup.detect import credential
+    from shoreup.detect.credential._campaigns import ATTACKS
+
+    runs = []
+    for name in names:
+        if name in ATTACKS:
+            module = registry.load(name)
+            runs.append((module.detect, module.Params(**params.get(name, {}))))
+    credential.prefetch(store.con, runs)

@@ -28,16 +28,42 @@ def remembered(detect: _Detect) -> _Detect:
 
     @functools.wraps(detect)
     def wrapper(con: Any, params: Any) -> list[Finding]:
-        row = con.execute("SELECT count(*), min(time), max(time) FROM auth").fetchone()
-        version = tuple(row) if row else ()
-        hit = _MEMO.get(name)
-        if hit is not None and hit[0] is con and hit[1] == version and hit[2] == params:
-            return list(hit[3])
+        version = _version(con)
+        if _fresh(name, con, version, params):
+            return list(_MEMO[name][3])
         found = detect(con, params)
         _MEMO[name] = (con, version, copy.deepcopy(params), list(found))
         return found
 
     return wrapper
+
+
+def prefetch(con: Any, runs: list[tuple[_Detect, Any]], threads: int = 2) -> None:
+    """Run some remembered detectors at once, each on a cursor of its own, and remember their findings
+    under ``con`` (so that ``detect(con, params)`` afterwards returns them without running again).
+
+    DuckDB runs a cursor's statements and NumPy its array passes without Python's lock, so two attack
+    detectors overlap on two cores. Only for a DuckDB connection; another engine runs them in turn."""
+    if not isinstance(con, duckdb.DuckDBPyConnection) or threads < 2 or len(runs) < 2:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    version = _version(con)
+    todo = [(d, p) for d, p in runs if not _fresh(f"{d.__module__}.{d.__qualname__}", con, version, p)]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shoreup-detect") as pool:
+        futures = [(d, p, pool.submit(getattr(d, "__wrapped__", d), con.cursor(), p)) for d, p in todo]
+        for d, p, future in futures:
+            _MEMO[f"{d.__module__}.{d.__qualname__}"] = (con, version, copy.deepcopy(p), list(future.result()))
+
+
+def _version(con: Any) -> tuple[object, ...]:
+    row = con.execute("SELECT count(*), min(time), max(time) FROM auth").fetchone()
+    return tuple(row) if row else ()
+
+
+def _fresh(name: str, con: Any, version: tuple[object, ...], params: Any) -> bool:
+    hit = _MEMO.get(name)
+    return hit is not None and hit[0] is con and hit[1] == version and hit[2] == params
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
