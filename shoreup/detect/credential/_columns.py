@@ -21,27 +21,32 @@ def floats(t: pa.Table, column: str) -> np.ndarray:
     return np.asarray(pc.cast(t.column(column), pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def _encode(t: pa.Table, column: str) -> tuple[np.ndarray, pa.Array]:
+    enc = pc.dictionary_encode(t.column(column).combine_chunks())
+    return np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64), enc.dictionary
+
+
 def codes(t: pa.Table, column: str) -> tuple[np.ndarray, list[Any]]:
     """Dictionary codes of a column (-1 for null) and its distinct values (in first-seen order)."""
-    enc = pc.dictionary_encode(t.column(column).combine_chunks())
-    out = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return out, enc.dictionary.to_pylist()
+    out, dictionary = _encode(t, column)
+    return out, dictionary.to_pylist()
 
 
 def ranked_codes(t: pa.Table, column: str) -> tuple[np.ndarray, list[Any], np.ndarray]:
     """:func:`codes` and each distinct value's rank in sorted order (Arrow's sort: code-point order,
     Python's for strings), so that a subset is sorted by its codes without sorting strings again."""
-    enc = pc.dictionary_encode(t.column(column).combine_chunks())
-    out = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    order = np.asarray(pc.array_sort_indices(enc.dictionary), dtype=np.int64)
+    out, dictionary = _encode(t, column)
+    order = np.asarray(pc.array_sort_indices(dictionary), dtype=np.int64)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    return out, enc.dictionary.to_pylist(), rank
+    return out, dictionary.to_pylist(), rank
 
 
 def sort_key(c: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """A sortable integer per row from :func:`ranked_codes`: ``ORDER BY column ASC NULLS LAST``."""
-    out: np.ndarray = np.where(c >= 0, rank[c], len(rank))
+    out = np.full(len(c), len(rank), dtype=np.int64)
+    valid = c >= 0
+    out[valid] = rank[c[valid]]
     return out
 
 
