@@ -69,7 +69,7 @@ def test_every_detector_statement_renders() -> None:
 
     sqls = [m._sql(m.Params()) for m in (distributed_spray, mfa_fatigue)]
     sqls += [brute_force._FAILURES, brute_force._AFTER, password_spray._ROWS, password_spray._AFTER,
-             compromise._EVENTS_AND_TENANT]
+             compromise._MARKED]
     for sql in sqls + [s for s in _statements() if "{" not in s]:
         spark_sql = transpile(sql)
         assert "COLLECT_LIST(ref" not in spark_sql and "PERCENTILE_APPROX" not in spark_sql

@@ -63,13 +63,6 @@ class Params:
     )
 
 
-#: The event columns of a tenant row of ``_EVENTS_AND_TENANT`` (none).
-_NO_EVENT = ("CAST(NULL AS TIMESTAMP) AS time, CAST(NULL AS DOUBLE) AS ts, CAST(NULL AS VARCHAR) AS src_ip, "
-             "CAST(NULL AS VARCHAR) AS outcome, CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS method, "
-             "CAST(NULL AS VARCHAR) AS user_agent, CAST(NULL AS VARCHAR) AS country, CAST(NULL AS BIGINT) AS asn, "
-             "CAST(NULL AS VARCHAR) AS host, CAST(NULL AS VARCHAR) AS source_format, "
-             "CAST(NULL AS VARCHAR) AS ref_file, CAST(NULL AS BIGINT) AS ref_record")
-
 #: Password-correct outcomes.
 _PASSWORD_OK = f"""
 SELECT time, epoch(time) AS ts, user, src_ip, outcome, reason, method, user_agent, country, asn, host, source_format,
@@ -78,14 +71,14 @@ FROM auth
 WHERE user IS NOT NULL AND ({PASSWORD_OK})
 """
 
-#: In one statement: the targeted accounts' outcomes, whole, up to the last moment that can matter —
-#: their history and the candidates (``kind`` 'event') —, and what the tenant's sign-ins tell, as when
-#: each first happened: every (address, account) and (user agent, account) pair and every country, with
-#: the place of its first success. ``k`` is a place in the order of (time, ref, user, address, outcome,
-#: reason); only the outcomes whose places are compared get one — the events, and the successes at the
-#: first moment of a pair or country (the first success of each is among them) —, which orders them as
-#: numbering every outcome of the tenant would, for a fraction of the sort.
-_EVENTS_AND_TENANT = f"""
+#: In one statement (each part read once: an engine that does not keep a CTE computes it per use): the
+#: targeted accounts' outcomes, whole, up to the last moment that can matter — their history and the
+#: candidates (``is_event``) —, and the successes at the first moment of each (address, account) and
+#: (user agent, account) pair and each country (``*_first``), of which the first in order is when that
+#: pair or country first signed in. ``k`` is a place in the order of (time, ref, user, address, outcome,
+#: reason); only the outcomes whose places are compared get one, which orders them as numbering every
+#: outcome of the tenant would, for a fraction of the sort.
+_MARKED = f"""
 WITH p AS ({_PASSWORD_OK}),
 -- Each reads the table itself (the engine would otherwise hold a copy of every outcome for them).
 fi AS (SELECT src_ip AS fi_ip, user AS fi_user, min(time) AS fi_time FROM auth
@@ -110,16 +103,7 @@ e AS (
     SELECT *, row_number() OVER (ORDER BY time, ref_file, ref_record, user, src_ip, outcome, reason) AS k
     FROM m WHERE is_event = 1 OR ip_first = 1 OR ua_first = 1 OR country_first = 1
 )
-SELECT 'event' AS kind, CAST(NULL AS VARCHAR) AS v, user, k, time, ts, src_ip, outcome, reason, method, user_agent,
-       country, asn, host, source_format, ref_file, ref_record
-FROM e WHERE is_event = 1
-UNION ALL
-SELECT 'ip' AS kind, src_ip AS v, user, min(k) AS k, {_NO_EVENT} FROM e WHERE ip_first = 1 GROUP BY src_ip, user
-UNION ALL
-SELECT 'ua' AS kind, user_agent AS v, user, min(k) AS k, {_NO_EVENT} FROM e WHERE ua_first = 1 GROUP BY user_agent, user
-UNION ALL
-SELECT 'country' AS kind, country AS v, CAST(NULL AS VARCHAR) AS user, min(k) AS k, {_NO_EVENT} FROM e
-WHERE country_first = 1 GROUP BY country
+SELECT * FROM e
 """
 
 
@@ -273,10 +257,9 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     # Only the targeted accounts' outcomes are walked one by one; the tenant's are summed up in SQL.
     within, travel = float(params.within_days) * 86400, float(params.travel_hours) * 3600
     until = max(_ts_end(c) for c in camps) + within
-    both = arrow(con, _EVENTS_AND_TENANT, {"users": sorted(set().union(*(c.users for c in camps))), "until": until})
-    is_event = pc.equal(both.column("kind"), "event")
-    tenant = _Tenant(both.filter(pc.invert(is_event)))
-    table = both.filter(is_event)
+    marked = arrow(con, _MARKED, {"users": sorted(set().union(*(c.users for c in camps))), "until": until})
+    tenant = _Tenant(_first_uses(marked))
+    table = marked.filter(pc.equal(marked.column("is_event"), 1))
     table = table.take(pc.sort_indices(table.column("k")))
     histories: dict[tuple[str, str], _History] = {}
     people: dict[str, _History] = {}  # the same, across every source
@@ -308,6 +291,23 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
             h.add(e)
             people.setdefault(e["user"], _History()).add(e)
     return [_finding(camps[i], found) for i, found in sorted(hits.items())]
+
+
+def _first_uses(marked: pa.Table) -> pa.Table:
+    """(kind, value, account, place) of each (address, account) and (user agent, account) pair's and each
+    country's first success: the least place among its marked first-moment successes."""
+    parts = []
+    for kind, flag, keys in (("ip", "ip_first", ["src_ip", "user"]), ("ua", "ua_first", ["user_agent", "user"]),
+                             ("country", "country_first", ["country"])):
+        firsts = marked.filter(pc.equal(marked.column(flag), 1)).group_by(keys).aggregate([("k", "min")])
+        n = firsts.num_rows
+        parts.append(pa.table({
+            "kind": pa.array([kind] * n, pa.string()),
+            "v": firsts.column(keys[0]).cast(pa.string()),
+            "user": firsts.column("user").cast(pa.string()) if "user" in keys else pa.nulls(n, pa.string()),
+            "k": firsts.column("k_min").cast(pa.int64()),
+        }))
+    return pa.concat_tables(parts)
 
 
 def _history(prior: pa.Table, histories: dict[tuple[str, str], _History], people: dict[str, _History]) -> None:
