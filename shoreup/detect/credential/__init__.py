@@ -106,6 +106,12 @@ def evidence_refs(table: pa.Table, idx: np.ndarray) -> tuple[list[Ref], int]:
     return [Ref(byname[int(files[i])], int(records[i])) for i in first], int(keep.sum())
 
 
+def hosts_of(table: pa.Table, idx: np.ndarray) -> list[str]:
+    """The distinct hosts (sorted, nulls and empty left out) of some rows."""
+    values = table.column("host").take(pa.array(np.asarray(idx, dtype=np.int64))).unique().to_pylist()
+    return sorted({h for h in values if h})
+
+
 def refs(files: list[str] | None, records: list[int] | None) -> list[Ref]:
     """Evidence refs from two parallel lists (as aggregated by SQL ``list()``)."""
     return [Ref(f, int(r)) for f, r in zip(files or [], records or [], strict=True)]

@@ -27,11 +27,10 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
-from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
+from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
@@ -200,7 +199,7 @@ def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]
     if not len(hit):
         return []
 
-    times, hosts = t.column("time"), t.column("host")
+    times = t.column("time")
 
     def at(i: int) -> Any:
         return utc(times[int(order[i])].as_py())
@@ -218,7 +217,7 @@ def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]
             "peak": int(in_window[lo:hi].max()), "peak_fast": int(in_fast[lo:hi].max()),
             "new_ips": len(np.unique(fresh_ips)), "new_ip_failures": int(new_ip[lo:hi].sum()),
             "ips": cols.distinct_sorted(run_ips, ips, ip_rank),
-            "hosts": sorted({x for x in hosts.take(pa.array(rows_)).unique().to_pylist() if x is not None}),
+            "hosts": hosts_of(t, rows_),
             "unknown_user": int(unknown[lo:hi].sum()),
             "burst_at": at(int(burst_at[h])) if burst_at[h] < n else None,
             "slow_at": at(int(slow_at[h])) if slow_at[h] < n else None,

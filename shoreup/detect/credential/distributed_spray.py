@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
-from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
+from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
 from shoreup.detect.credential._shared import (
     DOTTED_QUAD,
     GUESS,
@@ -388,7 +388,6 @@ def _finding(
     peak_known = float(ev.fresh_known[idx].max())
     peak_unknown = float(ev.fresh_unknown[idx].max())
     strength = max(peak_known / thr_known, peak_unknown / thr_unknown)
-    hosts = pc.unique(ev.table.column("host").take(pa.array(idx))).to_pylist()
     evidence, evidence_total = evidence_refs(ev.table, idx)
     return Finding(
         detector=NAME,
@@ -400,7 +399,7 @@ def _finding(
         end=utc(end),
         users=users,
         src_ips=ips,
-        hosts=sorted({h for h in hosts if h}),
+        hosts=hosts_of(ev.table, idx),
         metrics={
             "attempts": len(idx),
             "accounts": len(users),

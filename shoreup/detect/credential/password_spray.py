@@ -27,11 +27,10 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
-from shoreup.detect.credential import arrow, evidence_refs, remembered, rows, utc
+from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, SUCCESS_PAIRS, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
@@ -185,7 +184,7 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
         return []
 
     bounds = np.append(np.flatnonzero(new_s), n)
-    times, hosts = t.column("time"), t.column("host")
+    times = t.column("time")
 
     def at(i: int) -> Any:
         return utc(times[int(order[i])].as_py())
@@ -213,7 +212,7 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
             "users_at": at(int(users_at[c])) if users_at[c] < n else None,
             "anon_at": at(int(anon_at[c])) if anon_at[c] < n else None,
             "targets": targets, "failed": cols.distinct_sorted(u[g], users, user_rank),
-            "hosts": sorted({x for x in hosts.take(pa.array(rows_)).unique().to_pylist() if x is not None}),
+            "hosts": hosts_of(t, rows_),
             "evidence": ev, "evidence_total": total,
         })
     out.sort(key=lambda r: (r["start"], r["src_ip"]))
