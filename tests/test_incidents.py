@@ -213,3 +213,36 @@ def test_integer_collapse_equals_ipaddress_collapse() -> None:
             for n in ipaddress.collapse_addresses([ipaddress.IPv4Address(i) for i in ints])
         ]
         assert _v4_blocks(ints) == ref
+
+
+def test_sharing_pairs_equal_first_holder_of_each_shared_element() -> None:
+    import random
+
+    from shoreup.incidents import _sharing
+
+    rng = random.Random(11)
+    for _ in range(200):
+        pool = [f"10.0.{rng.randrange(4)}.{rng.randrange(40)}" for _ in range(rng.randrange(1, 120))]
+        sets = [frozenset(rng.sample(pool, rng.randrange(0, min(len(pool), 30) + 1))) for _ in range(rng.randrange(1, 9))]
+        first: dict[str, int] = {}
+        want: set[tuple[int, int]] = set()
+        for i, s in enumerate(sets):
+            for x in sorted(s):
+                j = first.setdefault(x, i)
+                if j != i:
+                    want.add((i, j))
+        assert sorted(_sharing(sets)) == sorted(want)
+    assert _sharing([frozenset(), frozenset()]) == []
+
+
+@pytest.mark.parametrize("extra", [[], ["2001:db8::1", "::1", "not-an-ip", "", "1.2.3.04"]])
+def test_sorted_ips_numeric_then_v6_then_text(extra: list[str]) -> None:
+    import random
+
+    from shoreup.incidents import _ip_order, _sorted_ips
+
+    rng = random.Random(5)
+    quads = {f"{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}" for _ in range(300)}
+    ips = list(quads | set(extra))
+    rng.shuffle(ips)
+    assert _sorted_ips(ips) == sorted(ips, key=_ip_order)
