@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,6 @@ def _distinct(values: list[str]) -> list[str]:
     """The truthy values, sorted and distinct (a list already so, such as a campaign's 100,000
     addresses handed over sorted, is checked in one pass instead of hashed and sorted again)."""
     kept = [v for v in values if v]
-    if all(a < b for a, b in itertools.pairwise(kept)):
+    if not any(map(operator.ge, kept, itertools.islice(kept, 1, None))):  # strictly increasing
         return kept
     return sorted(set(kept))

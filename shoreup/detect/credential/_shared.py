@@ -57,13 +57,22 @@ def net16(ip: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def top_share(values: Iterable[Any]) -> tuple[Any, int]:
-    """The most common non-null value and how many times it occurs ((None, 0) when none)."""
-    counts = Counter(v for v in values if v not in (None, ""))
+def tally(values: Iterable[Any]) -> Counter[Any]:
+    """How often each value occurs, None and the empty string left out (counted in C, then dropped)."""
+    counts = Counter(values)
+    counts.pop(None, None)
+    counts.pop("", None)
+    return counts
+
+
+def top_share(values: Iterable[Any] | Counter[Any]) -> tuple[Any, int]:
+    """The most common non-null value and how many times it occurs ((None, 0) when none); ``values``
+    may be a :func:`tally` already."""
+    counts = values if isinstance(values, Counter) else tally(values)
     if not counts:
         return None, 0
-    value, n = min(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    return value, n
+    n = max(counts.values())
+    return min((v for v, k in counts.items() if k == n), key=str), n
 
 
 def seconds(t: dt.datetime) -> float:

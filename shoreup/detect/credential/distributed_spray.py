@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ from shoreup.detect.credential._shared import (
     net16,
     seconds,
     span_text,
+    tally,
     top_share,
 )
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
@@ -337,8 +338,8 @@ def _finding(
     start, end = ev.value("time", idx[0]), ev.value("time", idx[-1])
     new = ~(ev.ip_first_ok[ip_codes] < ev.ts[idx[0]])  # no one had signed in from there before it began
     by_name = np.argsort(ev.ip_rank[ip_codes])  # the addresses in sorted order, without sorting strings
-    ips = [ev.ips[int(c)] for c in ip_codes[by_name]]
-    new_ips = [ev.ips[int(c)] for c in ip_codes[by_name][new[by_name]]]
+    ips = _pick(ev.ips, ip_codes[by_name])
+    new_ips = _pick(ev.ips, ip_codes[by_name][new[by_name]])
     named = idx[ev.user_named[idx]]
     user_codes, per_user_counts = np.unique(ev.user[named], return_counts=True)
     users = sorted(u for u in (ev.users[c] for c in user_codes) if u != "(no name)")
@@ -354,14 +355,15 @@ def _finding(
     ip_uas = [v for v in _ip_value(ev, fleet_idx, "user_agent") if v not in own_uas]
     ip_asns = [v for v in _ip_value(ev, fleet_idx, "asn") if v not in own_asns]
     ip_nets = _nets(new_ips)
-    ua, ua_ips = top_share(ip_uas)
-    asn, asn_ips = top_share(ip_asns)
-    net, net_ips = top_share(ip_nets)
+    ua_counts, asn_counts, net_counts = tally(ip_uas), tally(ip_asns), tally(ip_nets)
+    ua, ua_ips = top_share(ua_counts)
+    asn, asn_ips = top_share(asn_counts)
+    net, net_ips = top_share(net_counts)
     floor = max(3, len(new_ips) // 20)  # a feature of at least 5 % of the fleet (and 3 IPs) marks it
-    fleet_uas = _shared(ip_uas, floor)
-    fleet_asns = _shared(ip_asns, floor)
-    fleet_nets = _shared(ip_nets, floor)
-    per_ip = sorted(int(k) for k in per_ip_counts)
+    fleet_uas = _shared(ua_counts, floor)
+    fleet_asns = _shared(asn_counts, floor)
+    fleet_nets = _shared(net_counts, floor)
+    per_ip = np.sort(per_ip_counts).tolist()
     per_user = sorted(int(k) for c, k in zip(user_codes, per_user_counts, strict=True)
                       if ev.users[c] != "(no name)") or [0]
     unknown_share = (len(unknown) + nameless) / max(1, len(users) + nameless)
@@ -435,10 +437,20 @@ def _finding(
     )
 
 
-def _shared(values: Iterable[Any], floor: int) -> list[Any]:
-    """Values carried by at least ``floor`` of the campaign's IPs (at most 20, most common first)."""
-    counts = Counter(v for v in values if v not in (None, ""))
-    return [v for v, k in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))) if k >= floor][:20]
+def _shared(counts: Counter[Any], floor: int) -> list[Any]:
+    """Values (a :func:`tally` of them) carried by at least ``floor`` of the campaign's IPs (at most 20,
+    most common first)."""
+    kept = [(v, k) for v, k in counts.items() if k >= floor]
+    return [v for v, _ in sorted(kept, key=lambda kv: (-kv[1], str(kv[0])))][:20]
+
+
+def _pick(values: list[Any], codes: np.ndarray) -> list[Any]:
+    """``[values[c] for c in codes]``, the lookups done by ``operator.itemgetter`` in C."""
+    if len(codes) == 0:
+        return []
+    if len(codes) == 1:
+        return [values[int(codes[0])]]
+    return list(operator.itemgetter(*codes.tolist())(values))
 
 
 def _ip_value(ev: _Events, idx: np.ndarray, column: str) -> list[Any]:
@@ -451,17 +463,15 @@ def _ip_value(ev: _Events, idx: np.ndarray, column: str) -> list[Any]:
     if not names:
         return []
     rank = np.empty(len(names), dtype=np.int64)
-    rank[sorted(range(len(names)), key=lambda i: str(names[i]))] = np.arange(len(names))
+    rank[sorted(range(len(names)), key=[str(n) for n in names].__getitem__)] = np.arange(len(names))
     ip = ev.ip[idx][np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
     v = rank[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
     pairs, counts = np.unique(ip * len(names) + v, return_counts=True)
     pair_ip, pair_v = pairs // len(names), pairs % len(names)
     order = np.lexsort((pair_v, -counts, pair_ip))
     first = order[np.concatenate(([True], pair_ip[order][1:] != pair_ip[order][:-1]))]
-    byrank = [None] * len(names)
-    for i, r in enumerate(rank):
-        byrank[r] = names[i]
-    return [byrank[int(r)] for r in pair_v[first]]
+    byrank = _pick(names, np.argsort(rank))
+    return _pick(byrank, pair_v[first])
 
 
 def _nets(ips: list[str]) -> list[str | None]:
@@ -469,4 +479,6 @@ def _nets(ips: list[str]) -> list[str | None]:
     arr = pa.array(ips, pa.string())
     quad = pc.fill_null(pc.match_substring_regex(arr, DOTTED_QUAD), False)
     nets = pc.replace_substring_regex(arr, r"^([0-9]+)\.([0-9]+)\..*$", r"\1.\2.0.0/16").to_pylist()
+    if pc.all(quad).as_py() is not False:  # every one a dotted quad (or none at all)
+        return nets
     return [n if q else net16(ip) for ip, n, q in zip(ips, nets, quad.to_pylist(), strict=True)]
