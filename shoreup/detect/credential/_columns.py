@@ -9,6 +9,7 @@ include the current row's peers) so that findings are the same whichever compute
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,16 @@ def sort_key(c: np.ndarray, rank: np.ndarray) -> np.ndarray:
 def distinct_sorted(c: np.ndarray, values: list[Any], rank: np.ndarray) -> list[Any]:
     """The distinct non-null values of some codes, sorted: ``sorted(set(...))`` without strings."""
     u = np.unique(c[c >= 0])
-    return [values[int(i)] for i in u[np.argsort(rank[u])]]
+    return pick(values, u[np.argsort(rank[u])])
+
+
+def pick(values: list[Any], codes: np.ndarray) -> list[Any]:
+    """``[values[c] for c in codes]``, the lookups done by ``operator.itemgetter`` in C."""
+    if len(codes) == 0:
+        return []
+    if len(codes) == 1:
+        return [values[int(codes[0])]]
+    return list(operator.itemgetter(*codes.tolist())(values))
 
 
 def group_order(group: np.ndarray, ts: np.ndarray) -> np.ndarray:

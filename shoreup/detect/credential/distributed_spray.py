@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -338,8 +337,8 @@ def _finding(
     start, end = ev.value("time", idx[0]), ev.value("time", idx[-1])
     new = ~(ev.ip_first_ok[ip_codes] < ev.ts[idx[0]])  # no one had signed in from there before it began
     by_name = np.argsort(ev.ip_rank[ip_codes])  # the addresses in sorted order, without sorting strings
-    ips = _pick(ev.ips, ip_codes[by_name])
-    new_ips = _pick(ev.ips, ip_codes[by_name][new[by_name]])
+    ips = cols.pick(ev.ips, ip_codes[by_name])
+    new_ips = cols.pick(ev.ips, ip_codes[by_name][new[by_name]])
     named = idx[ev.user_named[idx]]
     user_codes, per_user_counts = np.unique(ev.user[named], return_counts=True)
     users = sorted(u for u in (ev.users[c] for c in user_codes) if u != "(no name)")
@@ -444,15 +443,6 @@ def _shared(counts: Counter[Any], floor: int) -> list[Any]:
     return [v for v, _ in sorted(kept, key=lambda kv: (-kv[1], str(kv[0])))][:20]
 
 
-def _pick(values: list[Any], codes: np.ndarray) -> list[Any]:
-    """``[values[c] for c in codes]``, the lookups done by ``operator.itemgetter`` in C."""
-    if len(codes) == 0:
-        return []
-    if len(codes) == 1:
-        return [values[int(codes[0])]]
-    return list(operator.itemgetter(*codes.tolist())(values))
-
-
 def _ip_value(ev: _Events, idx: np.ndarray, column: str) -> list[Any]:
     """Each IP's most common value of a column (one vote per IP; ties to the least as text); IPs without
     a value give none."""
@@ -470,8 +460,8 @@ def _ip_value(ev: _Events, idx: np.ndarray, column: str) -> list[Any]:
     pair_ip, pair_v = pairs // len(names), pairs % len(names)
     order = np.lexsort((pair_v, -counts, pair_ip))
     first = order[np.concatenate(([True], pair_ip[order][1:] != pair_ip[order][:-1]))]
-    byrank = _pick(names, np.argsort(rank))
-    return _pick(byrank, pair_v[first])
+    byrank = cols.pick(names, np.argsort(rank))
+    return cols.pick(byrank, pair_v[first])
 
 
 def _nets(ips: list[str]) -> list[str | None]:
