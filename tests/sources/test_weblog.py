@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import IO, cast
 
+import pytest
+
 from shoreup.sources import weblog
 from shoreup.sources._base import FileStats, ReadContext, ReadOptions
 from tests.helpers import read_bytes
@@ -67,3 +69,62 @@ def test_chunks_keep_line_numbers() -> None:
     out, stats = read_bytes(weblog, data)
     assert [r["ref_record"] for r in out["auth"]] == [150_001]
     assert stats.records_read == 150_003 and stats.skipped["malformed_line"] == 1
+
+
+def _adversarial_lines(seed: int, n: int) -> list[str]:
+    """Access-log lines built to hit every branch of the login mapping: odd users, escaped quotes,
+    control characters, non-ASCII, missing referer / user agent, queries, bad times, any-case POST."""
+    import random
+
+    rng = random.Random(seed)
+    odd = ["-", "", 'a\\"b', "x\\\\y", "é", "\x1b[31m", "tab\there", "Ω", "\u2028", "{}", "\x7f", "q\\\\\\\"r"]
+    out = []
+    for _ in range(n):
+        ip = rng.choice(["192.0.2.1", "::ffff:198.51.100.7", "2001:db8::1", "-"])
+        user = rng.choice(["-", "alice", "CORP\\Bob", "Eve@Corp.example", "ß"])
+        ts = rng.choice(["10/Oct/2023:13:55:36 +0000", "31/Dec/2025:23:59:59 -0500", "99/Foo/2023:00:00:00 +0000"])
+        method = rng.choice(["POST", "post", "Post", "GET", "POSTED"])
+        target = rng.choice(["/login", "/LOGIN?next=/a", "/wp-login.php", "/xmlrpc.php?a=b?c", "/signin#f",
+                             "/?q", "/home", "/login?", "/api/auth/%C3%A9"])
+        proto = rng.choice([" HTTP/1.1", "", " HTTP/1.0 x"])
+        status = rng.choice(["200", "302", "303", "401", "403", "429", "500", "007"])
+        tail = ""
+        if rng.random() < 0.8:
+            ref = rng.choice(["-", "", "https://example.org/", *odd])
+            agent = rng.choice(["Mozilla/5.0", "-", "", "curl/8", *odd])
+            tail = f' "{ref}" "{agent}"'.replace('"\\"', '"\\\\"')
+        out.append(f'{ip} - {user} [{ts}] "{method} {target}{proto}" {status} {rng.choice(["1", "-"])}{tail}')
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_text_logins_column_wise_equal_row_wise(seed: int) -> None:
+    """The text reader maps login lines column by column; ``_event`` (the JSON reader's row-by-row
+    mapping) is the oracle, on lines parsed by Python's ``re``."""
+    import datetime as dt
+
+    lines = _adversarial_lines(seed, 600)
+    out, stats = read_bytes(weblog, ("\n".join(lines) + "\n").encode())
+    want_auth, want_raw, no_time = {}, {}, 0
+    for no, line in enumerate(lines, 1):
+        m = weblog._LINE_RE.match(line)
+        assert m, line
+        row = m.groupdict()
+        path = row["target"].split("?")[0].split("#")[0].lower()
+        if row["method"].upper() != "POST" or not path.startswith(weblog.DEFAULT_LOGIN_PATHS):
+            continue
+        try:
+            time = dt.datetime.strptime(row["ts"], "%d/%b/%Y:%H:%M:%S %z").astimezone(dt.UTC)
+        except ValueError:
+            no_time += 1
+            continue
+        event = weblog._event({k: v if v is not None else "" for k, v in row.items()}, time, no)
+        want_raw[no] = event.pop("fields")
+        want_auth[no] = event
+    assert want_auth and no_time and any("\\u00" in f for f in want_raw.values())  # every branch met
+    assert stats.events == len(want_auth) and stats.skipped.get("no_timestamp", 0) == no_time
+    got = {r["ref_record"]: r for r in out["auth"]}
+    assert sorted(got) == sorted(want_auth)
+    for no, event in want_auth.items():
+        assert {k: got[no][k] for k in event} == event, no
+    assert {r["ref_record"]: r["fields"] for r in out["raw"]} == want_raw
