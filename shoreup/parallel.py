@@ -56,9 +56,9 @@ SPLIT_MIN_BYTES: Final = 8 << 20
 #: Largest byte range one worker reads at a time (its output is spooled to disk, not held).
 SEGMENT_MAX_BYTES: Final = 16 << 20
 #: Readers whose lines can be read range by range (each honours ``ctx.first_record``): NDJSON lines
-#: independent of one another, and sshd syslog, whose ranges the main process checks with the
+#: independent of one another, web access logs (text or JSON lines), and sshd syslog, whose ranges the main process checks with the
 #: reader's ``join`` (the year of year-less timestamps carries from line to line).
-SPLITTABLE: Final = frozenset({"winjson", "entra", "okta", "cloudtrail", "sshd"})
+SPLITTABLE: Final = frozenset({"winjson", "entra", "okta", "cloudtrail", "sshd", "weblog"})
 #: Of those, the readers whose files may be cut at any line start (not only before a JSON object).
 _ANY_LINE: Final = frozenset({"sshd"})
 #: Of those, the readers whose ranges are appended as they arrive, inside a store transaction rolled
@@ -239,6 +239,10 @@ def _segments(inp: Input, fmt: str | None, jobs: int) -> tuple[str, list[tuple[i
             if chosen not in SPLITTABLE:
                 return None
             any_line = chosen in _ANY_LINE
+            text_only = False  # a text access log: cut before a line its reader also takes for text
+            if chosen == "weblog":
+                first = next((ln for ln in head.lstrip(b"\xef\xbb\xbf").split(b"\n") if ln.strip()), b"")
+                any_line = text_only = not first.lstrip(b" \t").startswith(b"{")
             if not any_line:
                 body = 3 if head.startswith(b"\xef\xbb\xbf") else 0
                 while body < size and mm[body : body + 1] in (b"\n", b"\r", b" ", b"\t"):
@@ -249,7 +253,7 @@ def _segments(inp: Input, fmt: str | None, jobs: int) -> tuple[str, list[tuple[i
             parts = max(2 * jobs, -(-size // SEGMENT_MAX_BYTES))
             bounds = [0]
             for k in range(1, parts):
-                start = _line_start(mm, max(k * size // parts, bounds[-1] + 1), size, any_line)
+                start = _line_start(mm, max(k * size // parts, bounds[-1] + 1), size, any_line, text_only=text_only)
                 if start is not None and start > bounds[-1]:
                     bounds.append(start)
             if len(bounds) < 2:
@@ -266,20 +270,29 @@ def _segments(inp: Input, fmt: str | None, jobs: int) -> tuple[str, list[tuple[i
         return None
 
 
-def _line_start(mm: mmap.mmap, target: int, size: int, any_line: bool = False, tries: int = 64) -> int | None:
-    """The start of the first line at or after ``target`` that is a whole JSON object (any line)."""
+def _line_start(
+    mm: mmap.mmap, target: int, size: int, any_line: bool = False, tries: int = 64, text_only: bool = False
+) -> int | None:
+    """The start of the first line at or after ``target`` that is a whole JSON object (any line; with
+    ``text_only``, a line that is not blank and does not start with ``{``, so that the reader of the
+    range takes it, as the whole file, for text)."""
     pos = mm.find(b"\n", target - 1)
     for _ in range(tries):
         if pos < 0 or pos + 1 >= size:
             return None
         start = pos + 1
-        if any_line:
+        if any_line and not text_only:
             return start
         end = mm.find(b"\n", start)
-        if _is_object_line(mm[start : end if end >= 0 else size]):
+        line = mm[start : end if end >= 0 else size]
+        if (_is_text_line(line) if text_only else _is_object_line(line)):
             return start
         pos = end
     return None
+
+
+def _is_text_line(line: bytes) -> bool:
+    return bool(line.strip()) and not line.lstrip(b" \t").startswith(b"{")
 
 
 # --- gathering ----------------------------------------------------------------------------------

@@ -326,3 +326,36 @@ def test_sshd_malformed_run_across_ranges(
     lines[boundary - run // 2 : boundary - run // 2 + run] = ["not syslog at all"] * run
     path = _write_log(tmp_path / "auth.log", lines, dt.datetime(2024, 6, 1))
     _same([path], monkeypatch, fallbacks=fallbacks)
+
+
+def _access_lines(n: int) -> list[str]:
+    """A text access log with what a range must not be cut before (blank lines, lines that start
+    with ``{``), malformed lines and sign-ins among ordinary requests."""
+    import random
+
+    rng = random.Random(4)
+    out = []
+    for i in range(n):
+        method, path = rng.choice([("GET", "/"), ("POST", "/login"), ("POST", "/wp-login.php?x=1"), ("GET", "/a")])
+        status = rng.choice(["200", "302", "401", "403"])
+        line = f'192.0.2.{i % 250} - - [10/Oct/2023:13:{i // 60 % 60:02d}:{i % 60:02d} +0000] "{method} {path} HTTP/1.1" {status} 1 "-" "ua {i}"'
+        out.append(rng.choices([line, "", '{"not": "text"}', "junk line", "  "], weights=[70, 5, 15, 5, 5])[0])
+    return out
+
+
+def test_large_access_log_is_read_in_byte_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "access.log"
+    path.write_bytes(("\n".join(_access_lines(6000)) + "\n").encode() + b"\xff\xfe odd bytes\n")
+    tables = _same([str(path)], monkeypatch)
+    assert len(tables["auth"]) > 1000 and len({row[4] for row in tables["auth"]}) == len(tables["auth"])
+
+
+def test_large_json_access_log_is_read_in_byte_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [
+        json.dumps({"remote_addr": f"198.51.100.{i % 200}", "time_local": "10/Oct/2023:13:55:36 +0000",
+                    "request": f"POST /login?n={i} HTTP/1.1" if i % 3 else "GET / HTTP/1.1", "status": 401})
+        for i in range(3000)
+    ]  # fmt: skip
+    (tmp_path / "access.json").write_text("\n".join(lines) + "\n")
+    tables = _same([str(tmp_path / "access.json")], monkeypatch)
+    assert len(tables["auth"]) == 2000

@@ -102,10 +102,11 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
         first = stream.readline()
     if not first:
         return
+    line_no = ctx.first_record + blank  # a range of the file (parallel reading) starts at its own line
     if first.lstrip(b"\xef\xbb\xbf \t").startswith(b"{"):
-        yield from _read_json(first, stream, ctx, paths, blank + 1)
+        yield from _read_json(first, stream, ctx, paths, line_no)
     else:
-        yield from _read_text(first, stream, ctx, paths, blank + 1)
+        yield from _read_text(first, stream, ctx, paths, line_no)
 
 
 # --- text: vectorized over chunks of lines ----------------------------------------------------
