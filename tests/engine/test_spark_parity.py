@@ -83,6 +83,9 @@ def tenant() -> list[dict[str, Any]]:
         *[a.ev(2 * a.DAY + k * 0.5, "root", "203.0.113.5") for k in range(40)],
         a.ok(2 * a.DAY + 30, "root", "203.0.113.5", source_format="sshd"),
         a.ok(2 * a.DAY + 16 * a.HOUR, "user042", "91.240.118.7", user_agent="curl/8", country="RU", asn=48666),
+        # a web login form flooded from one address (no account logged, result not told), then a redirect
+        *[a.ev(2 * a.DAY + 3 * a.HOUR + k, None, "198.51.100.77", "unknown", None) for k in range(40)],
+        a.ev(2 * a.DAY + 3 * a.HOUR + 50, None, "198.51.100.77", "success", None),
     ]
 
 

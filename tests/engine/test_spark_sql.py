@@ -68,7 +68,7 @@ def test_every_detector_statement_renders() -> None:
     )
 
     sqls = [m._sql(m.Params()) for m in (distributed_spray, mfa_fatigue)]
-    sqls += [brute_force._FAILURES, brute_force._AFTER, password_spray._ROWS, password_spray._AFTER,
+    sqls += [brute_force._FAILURES, brute_force._AFTER, brute_force._AFTER_IPS, password_spray._ROWS, password_spray._AFTER,
              compromise._MARKED]
     for sql in sqls + [s for s in _statements() if "{" not in s]:
         spark_sql = transpile(sql)

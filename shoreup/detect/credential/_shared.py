@@ -24,6 +24,12 @@ GUESS = f"""(outcome = 'failure'
     AND coalesce(method, '') <> 'publickey'
     AND coalesce(method, '') NOT LIKE 'mfa%')"""
 
+#: A try from an address whose account the log does not name (a web login form, a console sign-in with
+#: the name withheld): a failed guess, or a sign-in whose result the log does not tell either (a web
+#: server answers a wrong WordPress password with 200). Counted per address.
+NAMELESS_TRY = f"""(user IS NULL AND src_ip IS NOT NULL
+    AND ({GUESS} OR (outcome = 'unknown' AND reason IS NULL)))"""
+
 #: An outcome showing the account's password is known: a success, or a second factor being asked.
 PASSWORD_OK = f"(outcome = 'success' OR reason IN ({_OK_LIST}))"
 

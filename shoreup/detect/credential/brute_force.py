@@ -13,6 +13,12 @@ Attack shapes and the thresholds that target them:
   failures from at least ``min_slow_ips`` addresses the account never signed in from before.
   A device with a stale password retries from one or two addresses the account uses: it stays quiet.
 
+* No account named: a web login form (``POST /wp-login.php`` answered 200 whatever the password) or a
+  console sign-in whose name the log withholds. Such tries (see ``NAMELESS_TRY``) are counted per
+  source address instead, with the same windows; a try whose result the log does not tell counts as
+  one, as fail2ban's and CrowdSec's WordPress rules count every login post. A later sign-in from the
+  address (a redirect after the form post) marks the password as possibly guessed.
+
 Every run that fires is one finding naming every source IP and pointing at every failed attempt.
 The window thresholds also rise with the input's own baseline: never below ``baseline_factor``
 times the median per-account peak, once there are ``min_accounts`` accounts to learn it from, so a
@@ -31,12 +37,14 @@ import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
 from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
-from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, span_text
+from shoreup.detect.credential._shared import GUESS, NAMELESS_TRY, PASSWORD_OK, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
 NAME = "brute_force"
 TECHNIQUE = "T1110.001"
 TITLE = "Brute force against one account"
+#: The title of a run of tries from one address whose account the log does not name.
+NAMELESS_TITLE = "Brute force from one address (account not logged)"
 
 
 @dataclass
@@ -77,15 +85,22 @@ WITH firsts AS (
     FROM auth WHERE outcome = 'success' AND user IS NOT NULL AND src_ip IS NOT NULL
     GROUP BY user, src_ip
 )
-SELECT time, epoch(time) AS ts, user, src_ip, host, reason, ref_file, ref_record, firsts.k_ts AS known_since,
-       (SELECT count(DISTINCT user) FROM auth WHERE user IS NOT NULL) AS accounts
+SELECT time, epoch(time) AS ts, user, src_ip, host, reason, outcome, ref_file, ref_record,
+       firsts.k_ts AS known_since,
+       (SELECT count(DISTINCT user) FROM auth WHERE user IS NOT NULL) AS accounts,
+       (SELECT count(DISTINCT src_ip) FROM auth WHERE user IS NULL AND src_ip IS NOT NULL) AS sources
 FROM auth LEFT JOIN firsts ON user = firsts.k_user AND src_ip = firsts.k_ip
-WHERE {GUESS} AND user IS NOT NULL
+WHERE ({GUESS} AND user IS NOT NULL) OR {NAMELESS_TRY}
 """
 
 #: Did the accounts hit then sign in (or get asked for a second factor), and from where?
 _AFTER = f"""
 SELECT user, time, src_ip FROM auth WHERE {PASSWORD_OK} AND array_contains($users, user)
+"""
+
+#: Did the addresses of the runs without an account then sign in (any account, or none named)?
+_AFTER_IPS = f"""
+SELECT src_ip, time FROM auth WHERE {PASSWORD_OK} AND array_contains($ips, src_ip)
 """
 
 
@@ -94,16 +109,15 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per account and run of failures that crossed a threshold."""
     found: list[Finding] = []
     for r in _runs(con, params):
+        if r["user"] is None:
+            found.append(_nameless(r, params))
+            continue
         ips = sorted(r["ips"] or [])
         after_ips = sorted(r["ips_after"] or [])
         compromised = bool(r["n_after"]) and bool(set(after_ips) & set(ips))
         unknown = r["unknown_user"] == r["failures"]
         slow = r["burst_at"] is None
-        pace = (
-            f"from {r['new_ips']} new addresses, never more than {r['peak']} in {params.window_minutes} min"
-            if slow
-            else f"peak {r['peak']} in {params.window_minutes} min, {r['peak_fast']} in {params.fast_window_seconds} s"
-        )
+        pace = _pace(r, params)
         summary = (
             f"{r['failures']} failed sign-ins against {'non-existent account' if unknown else 'account'} "
             f"{r['user']} " + (f"from {len(ips)} IP(s)" if ips else "(source address not logged)")
@@ -111,15 +125,13 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
         )
         if r["n_after"]:
             summary += f"; the account then signed in from {', '.join(i for i in after_ips if i)}"
-        strength = max(r["peak"] / (2 * params.min_failures), r["peak_fast"] / (2 * params.min_fast_failures),
-                       r["new_ip_failures"] / (2 * params.min_slow_failures))
         found.append(
             Finding(
                 detector=NAME,
                 technique=TECHNIQUE,
                 title=TITLE,
                 severity="high" if compromised else ("low" if unknown else "medium"),
-                confidence=min(0.99, 0.6 + 0.4 * min(1.0, strength)),
+                confidence=_confidence(r, params),
                 start=utc(r["start"]),
                 end=utc(r["end"]),
                 users=[r["user"]],
@@ -147,6 +159,62 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     return found
 
 
+def _pace(r: dict[str, Any], params: Params) -> str:
+    if r["burst_at"] is None:
+        return f"from {r['new_ips']} new addresses, never more than {r['peak']} in {params.window_minutes} min"
+    return f"peak {r['peak']} in {params.window_minutes} min, {r['peak_fast']} in {params.fast_window_seconds} s"
+
+
+def _confidence(r: dict[str, Any], params: Params) -> float:
+    strength = max(r["peak"] / (2 * params.min_failures), r["peak_fast"] / (2 * params.min_fast_failures),
+                   r["new_ip_failures"] / (2 * params.min_slow_failures))
+    return min(0.99, 0.6 + 0.4 * min(1.0, strength))
+
+
+def _nameless(r: dict[str, Any], params: Params) -> Finding:
+    """The finding of a run of tries from one address whose account the log does not name."""
+    ip = r["ips"][0]
+    untold = r["untold"]
+    summary = (
+        f"{r['failures']} sign-in tries from {ip}, the account not logged, in {span_text(r['start'], r['end'])} "
+        f"({_pace(r, params)})"
+    )
+    if untold:
+        summary += f"; {'all' if untold == r['failures'] else untold} answered without saying whether the password was right"
+    if r["n_after"]:
+        summary += f"; the address then signed in ({r['n_after']}×): the password may have been guessed"
+    return Finding(
+        detector=NAME,
+        technique=TECHNIQUE,
+        title=NAMELESS_TITLE,
+        severity="high" if r["n_after"] else "medium",
+        confidence=_confidence(r, params),
+        start=utc(r["start"]),
+        end=utc(r["end"]),
+        users=[],
+        src_ips=[ip],
+        hosts=list(r["hosts"] or []),
+        metrics={
+            "tries": int(r["failures"]),
+            "failures": int(r["failures"]) - untold,
+            "result_not_logged": untold,
+            "peak_in_window": int(r["peak"]),
+            "peak_in_fast_window": int(r["peak_fast"]),
+            "window_minutes": params.window_minutes,
+            "source_ips": 1,
+            "account_logged": False,
+            "unknown_user_failures": int(r["unknown_user"]),
+            "baseline_median_peak": float(r["typical"] or 0),
+            "successes_after": int(r["n_after"]),
+            "detected_at": iso(utc(r["burst_at"] or r["slow_at"])),
+            **({"evidence_total": int(r["evidence_total"])} if r["evidence_total"] > MAX_EVIDENCE else {}),
+        },
+        evidence=r["evidence"],
+        summary=summary,
+        key=f"ip|{ip}|{r['run']}",
+    )
+
+
 def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]]:
     """Each account's runs of failures that crossed a threshold, in (start, user) order.
 
@@ -159,38 +227,46 @@ def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]
     if not t.num_rows:
         return []
     user, users = cols.codes(t, "user")
-    ts = cols.floats(t, "ts")
-    order = cols.group_order(user, ts)
-    user, ts = user[order], ts[order]
     ip, ips, ip_rank = cols.ranked_codes(t, "src_ip")
-    ip = ip[order]
+    by_ip = user < 0  # a try whose account the log does not name: counted per address
+    group = np.where(by_ip, len(users) + ip, user)
+    ts = cols.floats(t, "ts")
+    order = cols.group_order(group, ts)
+    group, user, ts, ip, by_ip = group[order], user[order], ts[order], ip[order], by_ip[order]
     known = cols.floats(t, "known_since")[order]
     unknown = np.asarray(pc.fill_null(pc.equal(t.column("reason"), "unknown_user"), False), dtype=bool)[order]
+    untold = np.asarray(pc.fill_null(pc.equal(t.column("outcome"), "unknown"), False), dtype=bool)[order]
     n = len(ts)
 
-    first_user = cols.starts(user)
-    in_window = cols.sliding(ts, params.window_minutes * 60, group=user)
-    in_fast = cols.sliding(ts, params.fast_window_seconds, group=user)
+    first_user = cols.starts(group)
+    in_window = cols.sliding(ts, params.window_minutes * 60, group=group)
+    in_fast = cols.sliding(ts, params.fast_window_seconds, group=group)
     new_run = first_user.copy()
     new_run[1:] |= (ts[1:] - ts[:-1]) > params.run_gap_minutes * 60
     run_id = np.cumsum(new_run) - 1
     run_no = cols.running(new_run, first_user)  # numbered from 1 within the account, as SQL's sum(new_run)
-    new_ip = ~(known < ts)  # never signed in from there, or only later
+    new_ip = ~(known < ts) & ~by_ip  # never signed in from there, or only later (an address alone: no)
     fresh = np.flatnonzero(new_ip & (ip >= 0))
     first_new_ip = np.zeros(n, dtype=bool)
     first_new_ip[fresh[cols.first_seen(cols.pair(run_id[fresh], ip[fresh], len(ips)))]] = True
     new_so_far = cols.running(new_ip, new_run)
     ips_so_far = cols.running(first_new_ip, new_run)
 
-    # The baseline: the median per-account peak, over every account of the input (no failures: 0).
-    accounts = int(t.column("accounts")[0].as_py() or 0)
-    typical = typical_fast = 0.0
-    if accounts >= params.min_accounts:
-        pad = np.zeros(max(0, accounts - int(first_user.sum())), dtype=np.int64)
-        typical = float(np.median(np.concatenate((cols.group_max(in_window, first_user), pad))))
-        typical_fast = float(np.median(np.concatenate((cols.group_max(in_fast, first_user), pad))))
-    burst = (in_window >= max(params.min_failures, params.baseline_factor * typical)) | (
-        in_fast >= max(params.min_fast_failures, params.baseline_factor * typical_fast))
+    # The baseline: the median per-account peak, over every account of the input (no failures: 0);
+    # for the tries without an account, the median per-address peak over the addresses such tries come from.
+    group_ip = by_ip[first_user]
+    peaks, fast_peaks = cols.group_max(in_window, first_user), cols.group_max(in_fast, first_user)
+    population = int(t.column("accounts")[0].as_py() or 0), int(t.column("sources")[0].as_py() or 0)
+    typical = np.zeros(2)
+    typical_fast = np.zeros(2)
+    for k, mine in enumerate((~group_ip, group_ip)):
+        if population[k] >= params.min_accounts:
+            pad = np.zeros(max(0, population[k] - int(mine.sum())), dtype=np.int64)
+            typical[k] = float(np.median(np.concatenate((peaks[mine], pad))))
+            typical_fast[k] = float(np.median(np.concatenate((fast_peaks[mine], pad))))
+    kind = by_ip.astype(np.int64)
+    burst = (in_window >= np.maximum(params.min_failures, params.baseline_factor * typical[kind])) | (
+        in_fast >= np.maximum(params.min_fast_failures, params.baseline_factor * typical_fast[kind]))
     slow = (new_so_far >= params.min_slow_failures) & (ips_so_far >= params.min_slow_ips)
     run_starts = np.flatnonzero(new_run)
     run_ends = np.append(run_starts[1:], n)
@@ -211,25 +287,44 @@ def _runs(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, Any]
         ev, total = evidence_refs(t, rows_)
         run_ips = ip[lo:hi]
         fresh_ips = run_ips[new_ip[lo:hi] & (run_ips >= 0)]
+        nameless = bool(by_ip[lo])
         out.append({
-            "user": users[int(user[lo])], "run": int(run_no[lo]),
+            "user": None if nameless else users[int(user[lo])], "run": int(run_no[lo]),
             "start": at(lo), "end": at(hi - 1), "failures": hi - lo,
             "peak": int(in_window[lo:hi].max()), "peak_fast": int(in_fast[lo:hi].max()),
             "new_ips": len(np.unique(fresh_ips)), "new_ip_failures": int(new_ip[lo:hi].sum()),
             "ips": cols.distinct_sorted(run_ips, ips, ip_rank),
             "hosts": hosts_of(t, rows_),
             "unknown_user": int(unknown[lo:hi].sum()),
+            "untold": int(untold[lo:hi].sum()),
             "burst_at": at(int(burst_at[h])) if burst_at[h] < n else None,
             "slow_at": at(int(slow_at[h])) if slow_at[h] < n else None,
-            "typical": typical, "evidence": ev, "evidence_total": total,
+            "typical": float(typical[int(nameless)]), "evidence": ev, "evidence_total": total,
         })
-    out.sort(key=lambda r: (r["start"], r["user"]))
-    _after(con, out)
+    out.sort(key=lambda r: (r["start"], r["user"] is None, r["user"] or "", r["ips"]))
+    _after(con, [r for r in out if r["user"] is not None])
+    _after_ips(con, [r for r in out if r["user"] is None])
     return out
+
+
+def _after_ips(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]) -> None:
+    """For each run without an account: the sign-ins from its address from its start to a day after its end."""
+    if not runs:
+        return
+    by_ip: dict[str, list[Any]] = {}
+    for row in rows(con, _AFTER_IPS, {"ips": sorted({ip for r in runs for ip in r["ips"]})}):
+        by_ip.setdefault(row["src_ip"], []).append(utc(row["time"]))
+    day = dt.timedelta(days=1)
+    for r in runs:
+        later = [when for ip in r["ips"] for when in by_ip.get(ip, []) if r["start"] <= when <= r["end"] + day]
+        r["n_after"] = len(later)
+        r["ips_after"] = sorted(r["ips"]) if later else []
 
 
 def _after(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]) -> None:
     """For each run: the sign-ins of its account from its start to a day after its end, and their addresses."""
+    if not runs:
+        return
     by_user: dict[str, list[tuple[Any, Any]]] = {}
     for r in rows(con, _AFTER, {"users": sorted({r["user"] for r in runs})}):
         by_user.setdefault(r["user"], []).append((utc(r["time"]), r["src_ip"]))
