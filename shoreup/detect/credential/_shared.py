@@ -12,7 +12,7 @@ import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 #: Reasons that prove the password was right (a second factor was asked for or refused).
 PASSWORD_OK_REASONS = ("password_ok_mfa_required", "mfa_denied", "mfa_timeout", "mfa_push_sent")
@@ -24,11 +24,26 @@ GUESS = f"""(outcome = 'failure'
     AND coalesce(method, '') <> 'publickey'
     AND coalesce(method, '') NOT LIKE 'mfa%')"""
 
-#: A try from an address whose account the log does not name (a web login form, a console sign-in with
-#: the name withheld): a failed guess, or a sign-in whose result the log does not tell either (a web
-#: server answers a wrong WordPress password with 200). Counted per address.
-NAMELESS_TRY = f"""(user IS NULL AND src_ip IS NOT NULL
-    AND ({GUESS} OR (outcome = 'unknown' AND reason IS NULL)))"""
+#: Login forms known to answer a wrong password with 200 and a right one with a redirect (WordPress's).
+FORMS_ANSWERING_200: Final = ("/wp-login.php", "/xmlrpc.php")
+
+#: Formats whose logs show a nameless sign-in succeeding (a web login form answered with a redirect):
+#: there a nameless post answered otherwise is a try whose result the log does not tell. A site whose
+#: form answers 200 to a right password too (an API returning a token) shows no redirect: its 200s are
+#: not counted as tries (they would make every office NAT a brute force).
+REDIRECTS = """SELECT DISTINCT source_format AS r_fmt FROM auth
+    WHERE user IS NULL AND src_ip IS NOT NULL AND outcome = 'success'"""
+_FORMS = ", ".join(f"'{p}'" for p in FORMS_ANSWERING_200)
+
+
+def nameless_try(redirects: str) -> str:
+    """A try from an address whose account the log does not name (a web login form, a console sign-in
+    with the name withheld): a failed guess, or a sign-in whose result the log does not tell, where
+    the form tells success by redirect (``redirects``: a column of the joined :data:`REDIRECTS`, null
+    when the row's format shows none) or is one of :data:`FORMS_ANSWERING_200`. Counted per address."""
+    return f"""(user IS NULL AND src_ip IS NOT NULL AND ({GUESS} OR (outcome = 'unknown' AND reason IS NULL
+        AND ({redirects} IS NOT NULL OR lower(application) IN ({_FORMS})))))"""
+
 
 #: An outcome showing the account's password is known: a success, or a second factor being asked.
 PASSWORD_OK = f"(outcome = 'success' OR reason IN ({_OK_LIST}))"

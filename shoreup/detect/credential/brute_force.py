@@ -13,11 +13,12 @@ Attack shapes and the thresholds that target them:
   failures from at least ``min_slow_ips`` addresses the account never signed in from before.
   A device with a stale password retries from one or two addresses the account uses: it stays quiet.
 
-* No account named: a web login form (``POST /wp-login.php`` answered 200 whatever the password) or a
-  console sign-in whose name the log withholds. Such tries (see ``NAMELESS_TRY``) are counted per
-  source address instead, with the same windows; a try whose result the log does not tell counts as
-  one, as fail2ban's and CrowdSec's WordPress rules count every login post. A later sign-in from the
-  address (a redirect after the form post) marks the password as possibly guessed.
+* No account named: a web login form or a console sign-in whose name the log withholds. Such tries
+  (see ``nameless_try``) are counted per source address instead, with the same windows. A post whose
+  result the log does not tell (WordPress answers a wrong password with 200) counts as one where the
+  site tells success by redirect, as fail2ban's and CrowdSec's WordPress rules count every login post;
+  where it does not (an API answering 200 with a token), its 200s are sign-ins, not tries. A later
+  sign-in from the address (the redirect after the form post) marks the password as possibly guessed.
 
 Every run that fires is one finding naming every source IP and pointing at every failed attempt.
 The window thresholds also rise with the input's own baseline: never below ``baseline_factor``
@@ -37,7 +38,7 @@ import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
 from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
-from shoreup.detect.credential._shared import GUESS, NAMELESS_TRY, PASSWORD_OK, span_text
+from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, REDIRECTS, nameless_try, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
 NAME = "brute_force"
@@ -84,13 +85,15 @@ WITH firsts AS (
     SELECT user AS k_user, src_ip AS k_ip, min(epoch(time)) AS k_ts
     FROM auth WHERE outcome = 'success' AND user IS NOT NULL AND src_ip IS NOT NULL
     GROUP BY user, src_ip
-)
+),
+redirects AS ({REDIRECTS})
 SELECT time, epoch(time) AS ts, user, src_ip, host, reason, outcome, ref_file, ref_record,
        firsts.k_ts AS known_since,
        (SELECT count(DISTINCT user) FROM auth WHERE user IS NOT NULL) AS accounts,
        (SELECT count(DISTINCT src_ip) FROM auth WHERE user IS NULL AND src_ip IS NOT NULL) AS sources
 FROM auth LEFT JOIN firsts ON user = firsts.k_user AND src_ip = firsts.k_ip
-WHERE ({GUESS} AND user IS NOT NULL) OR {NAMELESS_TRY}
+LEFT JOIN redirects ON source_format = redirects.r_fmt
+WHERE ({GUESS} AND user IS NOT NULL) OR {nameless_try("redirects.r_fmt")}
 """
 
 #: Did the accounts hit then sign in (or get asked for a second factor), and from where?

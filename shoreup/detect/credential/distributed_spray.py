@@ -47,7 +47,9 @@ from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered
 from shoreup.detect.credential._shared import (
     DOTTED_QUAD,
     GUESS,
+    REDIRECTS,
     SUCCESS_PAIRS,
+    nameless_try,
     net16,
     seconds,
     span_text,
@@ -115,6 +117,8 @@ egress AS (
 ),
 -- Addresses where a nameless login (web form) succeeded: their nameless failures are the owners' typos.
 anon_ok AS (SELECT DISTINCT src_ip AS a_ip FROM auth WHERE outcome = 'success' AND user IS NULL AND src_ip IS NOT NULL),
+-- Formats whose nameless sign-ins succeed by redirect: their nameless posts answered otherwise are tries.
+redirects AS ({REDIRECTS}),
 -- When anyone first signed in from each address: an address is the tenant's own from then on.
 first_ok AS (
     SELECT src_ip AS f_ip, min(epoch(time)) AS f_ts FROM auth WHERE outcome = 'success' AND src_ip IS NOT NULL
@@ -127,7 +131,8 @@ c AS (
            first_ok.f_ts AS ip_first_ok
     FROM auth
     LEFT JOIN first_ok ON src_ip = first_ok.f_ip
-    WHERE {GUESS} AND src_ip IS NOT NULL
+    LEFT JOIN redirects ON source_format = redirects.r_fmt
+    WHERE ({GUESS} OR {nameless_try("redirects.r_fmt")}) AND src_ip IS NOT NULL
       -- Anti-joins as subqueries: the engine then builds its hash tables on the small side.
       AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.ok_user = auth.user AND ok.ok_ip = auth.src_ip)
       AND src_ip NOT IN (SELECT e_ip FROM egress)

@@ -53,8 +53,8 @@ FIRE: list[tuple[str, Callable[[], list[dict[str, object]]], dict[str, object]]]
      {"users": ["frank"], "failures": 40, "low_and_slow": True, "new_source_ips": 40}),
     ("source address not logged (Windows 4625)", lambda: [ev(i * 0.01, "administrator", None) for i in range(8)],
      {"users": ["administrator"], "src_ips": [], "failures": 8}),
-    ("web login flood, result not logged (WordPress answers 200)",
-     lambda: [ev(i * 2, None, "203.0.113.20", "unknown") for i in range(100)],
+    ("WordPress login flood: wrong passwords answered 200",
+     lambda: [{**ev(i * 2, None, "203.0.113.20", "unknown"), "application": "/wp-login.php"} for i in range(100)],
      {"users": [], "src_ips": ["203.0.113.20"], "tries": 100, "result_not_logged": 100, "severity": "medium",
       "account_logged": False}),
     ("web login 401s from one address", lambda: [ev(i * 20, None, "203.0.113.21") for i in range(30)],
@@ -62,6 +62,9 @@ FIRE: list[tuple[str, Callable[[], list[dict[str, object]]], dict[str, object]]]
     ("web login flood, then a redirect: the password guessed",
      lambda: [ev(i, None, "203.0.113.22", "unknown") for i in range(60)] + [ev(70, None, "203.0.113.22", "success")],
      {"severity": "high", "successes_after": 1, "tries": 60}),
+    ("login form flood on a site that answers success with a redirect",
+     lambda: [ev(i * 3, None, "203.0.113.25", "unknown") for i in range(40)]
+     + [ev(500, None, "198.51.100.30", "success")], {"src_ips": ["203.0.113.25"], "result_not_logged": 40}),
     ("console sign-ins with the name withheld", lambda: [ev(i * 3, None, "203.0.113.23", reason="unknown_user")
                                                          for i in range(20)],
      {"users": [], "unknown_user_failures": 20, "tries": 20}),
@@ -84,10 +87,13 @@ SILENT: list[tuple[str, Callable[[], list[dict[str, object]]]]] = [
     ("a person posting the login form twice, then in",
      lambda: [ev(0, None, "198.51.100.7", "unknown"), ev(20, None, "198.51.100.7", "unknown"),
               ev(30, None, "198.51.100.7", "success")]),
-    ("web sign-ins far apart from one address", lambda: [ev(i * 1200, None, "198.51.100.8", "unknown")
-                                                         for i in range(40)]),
-    ("many addresses posting the form a few times each",
-     lambda: [ev(i * 7, None, f"198.51.100.{i % 90}", "unknown") for i in range(270)]),
+    ("WordPress sign-ins far apart from one address",
+     lambda: [{**ev(i * 1200, None, "198.51.100.8", "unknown"), "application": "/wp-login.php"} for i in range(40)]),
+    ("many addresses posting the WordPress form a few times each",
+     lambda: [{**ev(i * 7, None, f"198.51.100.{i % 90}", "unknown"), "application": "/wp-login.php"}
+              for i in range(270)]),
+    ("an office NAT signing in to an API that answers 200 with a token (no redirect anywhere)",
+     lambda: [{**ev(i * 10, None, "198.51.100.9", "unknown"), "application": "/api/auth"} for i in range(60)]),
     ("sshd PAM lines without a user: companions of named failures, not tries of their own",
      lambda: [{**ev(i, None, "203.0.113.24", "unknown"), "reason": "bad_password"} for i in range(50)]),
 ]

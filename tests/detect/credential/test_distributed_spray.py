@@ -13,6 +13,7 @@ from tests.detect.credential._auth import (
     check,
     daily_distributed,
     distributed,
+    ev,
     hunt,
     nat_egress,
     normal_days,
@@ -28,6 +29,16 @@ def across_midnight() -> list[Row]:  # 40 accounts from 40 IPs in 30 minutes str
     return distributed(n_ips=40, tries=1, n_users=40, hours=0.5, at=2 * DAY - 0.25 * HOUR)
 
 
+def web_posts(path: str, redirects: bool, n_ips: int = 600) -> list[Row]:
+    """One login-form post from each of ``n_ips`` addresses in an hour, answered 200 (result not told);
+    with ``redirects``, the site's own users' sign-ins answered with a redirect as well."""
+    posts = [ev(DAY + 6 * i, None, f"45.{i // 250}.{i % 250}.9", "unknown", None, source_format="weblog",
+                application=path) for i in range(n_ips)]
+    ok = [ev(k * HOUR, None, f"192.0.2.{k}", "success", None, source_format="weblog", application=path)
+          for k in range(1, 40)] if redirects else []
+    return posts + ok
+
+
 FIRE: list[tuple[str, Make, dict[str, object]]] = [
     ("300 IPs x 2 tries over 6 h", with_background(distributed()),
      {"source_ips": 300, "accounts": 150, "technique": "T1110.003", "median_tries_per_ip": 2}),
@@ -37,6 +48,10 @@ FIRE: list[tuple[str, Make, dict[str, object]]] = [
      {"source_ips": 420, "accounts": 60, "max_tries_per_account": 7}),
     ("campaign across a clock-bucket edge", with_background(across_midnight()), {"accounts": 40, "source_ips": 40}),
     ("campaign with no background at all", lambda: distributed(), {"accounts": 150}),
+    ("a botnet posting a WordPress login form once per address, answered 200",
+     with_background(web_posts("/wp-login.php", redirects=False)), {"source_ips": 600, "nameless_attempts": 600}),
+    ("the same on a form that answers success with a redirect",
+     with_background(web_posts("/login", redirects=True)), {"source_ips": 600, "nameless_attempts": 600}),
 ]
 
 SILENT: list[tuple[str, Make]] = [
@@ -45,6 +60,8 @@ SILENT: list[tuple[str, Make]] = [
     ("scanners for two weeks", lambda: scanners(14, 40)),
     ("NAT and ordinary days together", lambda: nat_egress() + normal_days(200, 2)),
     ("a spray from one IP is not distributed", lambda: [r | {"src_ip": "203.0.113.1"} for r in distributed()]),
+    ("a morning rush on an API answering 200 with a token, no redirect anywhere",
+     with_background(web_posts("/api/auth", redirects=False))),
 ]
 
 
