@@ -36,13 +36,21 @@ REDIRECTS = """SELECT DISTINCT source_format AS r_fmt FROM auth
 _FORMS = ", ".join(f"'{p}'" for p in FORMS_ANSWERING_200)
 
 
+def untold_try(redirects: str) -> str:
+    """A nameless sign-in whose result the log does not tell, where the form tells success by redirect
+    (``redirects``: a column of the joined :data:`REDIRECTS`, null when the row's format shows none) or
+    is one of :data:`FORMS_ANSWERING_200`: a try, as a failure is."""
+    return f"""(user IS NULL AND src_ip IS NOT NULL AND outcome = 'unknown' AND reason IS NULL
+        AND ({redirects} IS NOT NULL OR lower(application) IN ({_FORMS})))"""
+
+
 def nameless_try(redirects: str) -> str:
     """A try from an address whose account the log does not name (a web login form, a console sign-in
-    with the name withheld): a failed guess, or a sign-in whose result the log does not tell, where
-    the form tells success by redirect (``redirects``: a column of the joined :data:`REDIRECTS`, null
-    when the row's format shows none) or is one of :data:`FORMS_ANSWERING_200`. Counted per address."""
-    return f"""(user IS NULL AND src_ip IS NOT NULL AND ({GUESS} OR (outcome = 'unknown' AND reason IS NULL
-        AND ({redirects} IS NOT NULL OR lower(application) IN ({_FORMS})))))"""
+    with the name withheld): a failed guess, or an :func:`untold_try`. Counted per address.
+
+    Its conjuncts ``user IS NULL AND src_ip IS NOT NULL`` come first, so that an engine filters the
+    scan with them before it joins ``redirects``."""
+    return f"""(user IS NULL AND src_ip IS NOT NULL AND ({GUESS} OR {untold_try(redirects)}))"""
 
 
 #: An outcome showing the account's password is known: a success, or a second factor being asked.

@@ -86,14 +86,22 @@ WITH firsts AS (
     FROM auth WHERE outcome = 'success' AND user IS NOT NULL AND src_ip IS NOT NULL
     GROUP BY user, src_ip
 ),
-redirects AS ({REDIRECTS})
+redirects AS ({REDIRECTS}),
+population AS (
+    SELECT (SELECT count(DISTINCT user) FROM auth WHERE user IS NOT NULL) AS accounts,
+           (SELECT count(DISTINCT src_ip) FROM auth WHERE user IS NULL AND src_ip IS NOT NULL) AS sources
+)
 SELECT time, epoch(time) AS ts, user, src_ip, host, reason, outcome, ref_file, ref_record,
-       firsts.k_ts AS known_since,
-       (SELECT count(DISTINCT user) FROM auth WHERE user IS NOT NULL) AS accounts,
-       (SELECT count(DISTINCT src_ip) FROM auth WHERE user IS NULL AND src_ip IS NOT NULL) AS sources
-FROM auth LEFT JOIN firsts ON user = firsts.k_user AND src_ip = firsts.k_ip
-LEFT JOIN redirects ON source_format = redirects.r_fmt
-WHERE ({GUESS} AND user IS NOT NULL) OR {nameless_try("redirects.r_fmt")}
+       firsts.k_ts AS known_since, population.accounts, population.sources
+FROM auth CROSS JOIN population LEFT JOIN firsts ON user = firsts.k_user AND src_ip = firsts.k_ip
+WHERE {GUESS} AND user IS NOT NULL
+UNION ALL
+-- Tries whose account the log does not name (a branch of their own: the join with redirects then
+-- sees only them)
+SELECT time, epoch(time) AS ts, user, src_ip, host, reason, outcome, ref_file, ref_record,
+       CAST(NULL AS DOUBLE) AS known_since, population.accounts, population.sources
+FROM auth CROSS JOIN population LEFT JOIN redirects ON source_format = redirects.r_fmt
+WHERE {nameless_try("redirects.r_fmt")}
 """
 
 #: Did the accounts hit then sign in (or get asked for a second factor), and from where?

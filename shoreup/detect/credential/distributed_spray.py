@@ -49,12 +49,12 @@ from shoreup.detect.credential._shared import (
     GUESS,
     REDIRECTS,
     SUCCESS_PAIRS,
-    nameless_try,
     net16,
     seconds,
     span_text,
     tally,
     top_share,
+    untold_try,
 )
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
@@ -125,18 +125,10 @@ first_ok AS (
     GROUP BY src_ip
 ),
 c AS (
-    SELECT time, epoch(time) AS ts, user, src_ip, host, reason, user_agent, asn, country, source_format,
-           ref_file, ref_record,
-           CASE WHEN user IS NULL OR reason = 'unknown_user' THEN 1 ELSE 0 END AS unknown,
-           first_ok.f_ts AS ip_first_ok
-    FROM auth
-    LEFT JOIN first_ok ON src_ip = first_ok.f_ip
-    LEFT JOIN redirects ON source_format = redirects.r_fmt
-    WHERE ({GUESS} OR {nameless_try("redirects.r_fmt")}) AND src_ip IS NOT NULL
-      -- Anti-joins as subqueries: the engine then builds its hash tables on the small side.
-      AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.ok_user = auth.user AND ok.ok_ip = auth.src_ip)
-      AND src_ip NOT IN (SELECT e_ip FROM egress)
-      AND NOT (user IS NULL AND src_ip IN (SELECT a_ip FROM anon_ok))
+    {_candidates("", f"{GUESS} AND src_ip IS NOT NULL")}
+    UNION ALL
+    -- Nameless posts answered without a result (a branch of their own: only they meet redirects)
+    {_candidates("LEFT JOIN redirects ON source_format = redirects.r_fmt", untold_try("redirects.r_fmt"))}
 ),
 -- An address that tries many accounts (or a web form many times) alone is a single-source spray,
 -- reported by password_spray; a distributed campaign is made of the many that each try a few.
@@ -148,6 +140,22 @@ solo AS (
 f AS (SELECT c.* FROM c LEFT JOIN solo ON c.src_ip = solo.s_ip WHERE solo.s_ip IS NULL)
 SELECT * FROM f
 """
+
+
+def _candidates(join: str, where: str) -> str:
+    """Candidate failures: ``where``, from no egress of the tenant and no pair that signed in."""
+    return f"""SELECT time, epoch(time) AS ts, user, src_ip, host, reason, user_agent, asn, country, source_format,
+           ref_file, ref_record,
+           CASE WHEN user IS NULL OR reason = 'unknown_user' THEN 1 ELSE 0 END AS unknown,
+           first_ok.f_ts AS ip_first_ok
+    FROM auth
+    LEFT JOIN first_ok ON src_ip = first_ok.f_ip
+    {join}
+    WHERE {where}
+      -- Anti-joins as subqueries: the engine then builds its hash tables on the small side.
+      AND NOT EXISTS (SELECT 1 FROM ok WHERE ok.ok_user = auth.user AND ok.ok_ip = auth.src_ip)
+      AND src_ip NOT IN (SELECT e_ip FROM egress)
+      AND NOT (user IS NULL AND src_ip IN (SELECT a_ip FROM anon_ok))"""
 
 
 _TENANT_FEATURES = """
