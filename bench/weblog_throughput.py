@@ -5,7 +5,7 @@
 Writes an Apache / nginx combined log of ``--lines`` lines (seeded): ordinary browsing by a few
 thousand clients, and sign-in posts — a WordPress brute force from a handful of addresses
 (``POST /wp-login.php`` answered 200, as WordPress answers a wrong password), XML-RPC guessing and a
-distributed spray on ``/login`` (401) — making up ``--logins`` of the lines. Then times, each in a
+distributed spray on ``/login`` (401, six hours, one or two tries per address) — making up ``--logins`` of the lines. Then times, each in a
 child process:
 
 - ``shoreup hunt FILE --json`` (reading, storing, every detector);
@@ -48,6 +48,10 @@ _AGENTS = [
 ]
 
 
+#: The spray's six hours (from 02:00 on the second day), one or two tries from each of its addresses.
+_SPRAY_FROM, _SPRAY_SECONDS = 86400 + 7200, 6 * 3600
+
+
 def generate(path: Path, lines: int, login_share: float, seed: int = 1) -> int:
     """Write the log; the number of sign-in posts in it."""
     rng = random.Random(seed)
@@ -65,7 +69,8 @@ def generate(path: Path, lines: int, login_share: float, seed: int = 1) -> int:
             if rng.random() < login_share:
                 logins += 1
                 kind = rng.random()
-                if kind < 0.6:
+                spraying = _SPRAY_FROM <= second < _SPRAY_FROM + _SPRAY_SECONDS
+                if kind < 0.6 or (kind >= 0.8 and not spraying):
                     ip, req, status, agent = rng.choice(brute), "POST /wp-login.php HTTP/1.1", 200, "Mozilla/5.0"
                 elif kind < 0.8:
                     ip, req, status, agent = rng.choice(brute), "POST /xmlrpc.php HTTP/1.1", 200, "Mozilla/5.0"
