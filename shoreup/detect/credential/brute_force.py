@@ -156,11 +156,7 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                     "source_ips": len(ips),
                     "new_source_ips": int(r["new_ips"]),
                     "low_and_slow": slow,
-                    "unknown_user_failures": int(r["unknown_user"]),
-                    "baseline_median_peak": float(r["typical"] or 0),
-                    "successes_after": int(r["n_after"]),
-                    "detected_at": iso(utc(r["burst_at"] or r["slow_at"])),
-                    **({"evidence_total": int(r["evidence_total"])} if r["evidence_total"] > MAX_EVIDENCE else {}),
+                    **_outcome_metrics(r),
                 },
                 evidence=r["evidence"],
                 summary=summary,
@@ -168,6 +164,17 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
             )
         )
     return found
+
+
+def _outcome_metrics(r: dict[str, Any]) -> dict[str, Any]:
+    """The metrics every run's finding ends with, in this order."""
+    return {
+        "unknown_user_failures": int(r["unknown_user"]),
+        "baseline_median_peak": float(r["typical"] or 0),
+        "successes_after": int(r["n_after"]),
+        "detected_at": iso(utc(r["burst_at"] or r["slow_at"])),
+        **({"evidence_total": int(r["evidence_total"])} if r["evidence_total"] > MAX_EVIDENCE else {}),
+    }
 
 
 def _pace(r: dict[str, Any], params: Params) -> str:
@@ -214,11 +221,7 @@ def _nameless(r: dict[str, Any], params: Params) -> Finding:
             "window_minutes": params.window_minutes,
             "source_ips": 1,
             "account_logged": False,
-            "unknown_user_failures": int(r["unknown_user"]),
-            "baseline_median_peak": float(r["typical"] or 0),
-            "successes_after": int(r["n_after"]),
-            "detected_at": iso(utc(r["burst_at"] or r["slow_at"])),
-            **({"evidence_total": int(r["evidence_total"])} if r["evidence_total"] > MAX_EVIDENCE else {}),
+            **_outcome_metrics(r),
         },
         evidence=r["evidence"],
         summary=summary,
