@@ -136,6 +136,17 @@ class Reader(Protocol):
     def read(self, stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]: ...
 
 
+_STRUCTS: dict[str, pa.StructType] = {}
+
+
+def _struct(table: str) -> pa.StructType:
+    """A table's columns as one struct type (made once: a builder is made per input, inputs may be many)."""
+    struct = _STRUCTS.get(table)
+    if struct is None:
+        struct = _STRUCTS[table] = pa.struct(list(TABLES[table]))
+    return struct
+
+
 class RowBuilder:
     """Gathers rows for one table column by column and emits RecordBatches of ``BATCH_ROWS``.
 
@@ -147,7 +158,7 @@ class RowBuilder:
         self.table = table
         self.schema = TABLES[table]
         self.names = self.schema.names
-        self._struct = pa.struct(list(self.schema))
+        self._struct = _struct(table)
         self._rows: list[dict[str, Any]] = []
         self._source_format = source_format
         self._ref_file = ref_file

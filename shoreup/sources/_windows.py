@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
@@ -32,6 +33,7 @@ __all__ = [
     "SYSTEM_FIELDS",
     "WindowsEvents",
     "drop_duplicates",
+    "flatten_crate",
     "flatten_event",
     "leaf_fields",
     "normalize_time",
@@ -137,30 +139,73 @@ def leaf_fields(flat: dict[str, Any], section: str, node: Any) -> None:
         if node is not None and node != "":
             _unnamed(flat, section, node)
         return
-    for key, value in node.items():
-        kind = type(value)
-        if (kind is str or kind is int) and key != "Data" and key[0] != "#":
-            # the common case: a named <Data> with a scalar value
-            if key in flat:
-                _put(flat, section, key, value if kind is str else str(value))
+    items = iter(node.items())
+    if _plain(node) and flat.keys().isdisjoint(node):
+        # The common case (a named <Data> per key): no key needs a prefix, nor is skipped, while
+        # every value is a scalar. The first that is not hands this and the rest to the general loop.
+        for key, value in items:
+            kind = type(value)
+            if kind is str:
+                flat[key] = value
+            elif kind is int:
+                flat[key] = str(value)
+            elif value is None:
+                flat[key] = ""
+            elif isinstance(value, _CONTAINERS):
+                _leaf(flat, section, key, value)
+                break
             else:
-                flat[key] = value if kind is str else str(value)
-            continue
-        if key[0] == "#":
-            if key == "#text":
-                _unnamed(flat, section, value)
-            continue
-        if key.endswith("_attributes"):
-            continue
-        if key == "Data":
-            _unnamed(flat, section, value)
-        elif isinstance(value, dict) and "#text" not in value:
-            leaf_fields(flat, section, value)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                leaf_fields(flat, section, item)
+                flat[key] = _text(value)
+    for key, value in items:
+        _leaf(flat, section, key, value)
+
+
+_CONTAINERS: Final = (dict, list)
+
+#: Whether a key set (in order) is plain: no ``Data``, ``#…``, ``…_attributes`` or empty key.
+_PLAIN_KEYS: dict[tuple[str, ...], bool] = {}
+_PLAIN_KEYS_MAX: Final = 4096
+
+
+def _plain(node: dict[str, Any]) -> bool:
+    keys = tuple(node)
+    plain = _PLAIN_KEYS.get(keys)
+    if plain is None:
+        plain = all(
+            type(k) is str and k and k != "Data" and k[0] != "#" and not k.endswith("_attributes")
+            for k in keys
+        )
+        if len(_PLAIN_KEYS) >= _PLAIN_KEYS_MAX:
+            _PLAIN_KEYS.clear()
+        _PLAIN_KEYS[keys] = plain
+    return plain
+
+
+def _leaf(flat: dict[str, Any], section: str, key: str, value: Any) -> None:
+    """One key of a data tree, whatever its name and value."""
+    kind = type(value)
+    if (kind is str or kind is int) and key != "Data" and key[0] != "#":
+        # a named <Data> with a scalar value
+        if key in flat:
+            _put(flat, section, key, value if kind is str else str(value))
         else:
-            _put(flat, section, key, _text(value))
+            flat[key] = value if kind is str else str(value)
+        return
+    if key[0] == "#":
+        if key == "#text":
+            _unnamed(flat, section, value)
+        return
+    if key.endswith("_attributes"):
+        return
+    if key == "Data":
+        _unnamed(flat, section, value)
+    elif isinstance(value, dict) and "#text" not in value:
+        leaf_fields(flat, section, value)
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        for item in value:
+            leaf_fields(flat, section, item)
+    else:
+        _put(flat, section, key, _text(value))
 
 
 def _unnamed(flat: dict[str, Any], section: str, value: Any) -> None:
@@ -192,41 +237,121 @@ def _attr(node: Any, name: str) -> Any:
     return None
 
 
+#: The System values of the evtx crate's rendering that the flat field set keeps, fetched at once.
+_SYSTEM_VALUES: Final = operator.itemgetter(
+    "EventID", "Channel", "Computer", "EventRecordID", "Level", "Task", "Keywords", "Provider", "TimeCreated"
+)
+
+
 def flatten_event(event: Mapping[str, Any]) -> dict[str, Any]:
     """The flat field set of an ``Event`` object as the evtx crate / evtx_dump renders it.
 
     Accepts both attribute styles: ``{"#attributes": {...}}`` and ``separate_json_attributes``
     (``"Provider_attributes": {...}``).
     """
+    crate = flatten_crate(event)
+    return crate[0] if crate is not None else _flatten_general(event)
+
+
+#: What :func:`flatten_crate` returns: the flat field set and, as rendered, the System values
+#: EventID, Channel, Computer, EventRecordID (int), Provider_Name and TimeCreated.
+Crate = tuple[dict[str, Any], int, str, str, int, Any, Any]
+
+
+def flatten_crate(event: Mapping[str, Any]) -> Crate | None:
+    """:func:`flatten_event` of an event in the evtx crate's usual rendering (every System value the
+    flat set keeps present, with its usual type), with those System values; None for any other event.
+    """
+    system = event.get("System")
+    if type(system) is not dict:
+        return None
+    try:
+        eid, channel, computer, rid, level, task, keywords, provider, created = _SYSTEM_VALUES(system)
+    except KeyError:
+        return None
+    if type(provider) is not dict or type(created) is not dict:
+        return None
+    provider = provider.get("#attributes")
+    created = created.get("#attributes")
+    if type(provider) is not dict or type(created) is not dict:
+        return None
+    provider = provider.get("Name")
+    created = created.get("SystemTime")
+    if not (
+        type(eid) is int
+        and type(channel) is str
+        and type(computer) is str
+        and type(rid) is int
+        and type(level) is int
+        and type(task) is int
+        and type(keywords) is str
+        and provider is not None
+        and created is not None
+    ):
+        return None
+    flat = {
+        "EventID": eid,
+        "Channel": channel,
+        "Computer": computer,
+        "EventRecordID": str(rid),
+        "Level": str(level),
+        "Task": str(task),
+        "Keywords": keywords,
+        "Provider_Name": provider,
+        "TimeCreated": created,
+    }
+    for section, node in event.items():  # _data_sections, inlined
+        if (
+            section == "System"
+            or section == "RenderingInfo"
+            or section[0] == "#"
+            or section.endswith("_attributes")
+        ):
+            continue
+        leaf_fields(flat, section, node)
+    return flat, eid, channel, computer, rid, provider, created
+
+
+def _flatten_general(event: Mapping[str, Any]) -> dict[str, Any]:
     system = event.get("System")
     if not isinstance(system, dict):
         system = {}
-    flat: dict[str, Any] = {}
-    eid = system.get("EventID")
+    get = system.get
+    eid = get("EventID")
     if isinstance(eid, dict):
         eid = eid.get("#text")
-    flat["EventID"] = int(eid) if eid is not None else None
+    flat: dict[str, Any] = {"EventID": int(eid) if eid is not None else None}
     for name in ("Channel", "Computer", "EventRecordID", "Level", "Task", "Keywords"):
-        value = system.get(name)
+        value = get(name)
         if value is not None:
             flat[name] = _text(value)
-    provider = _attr(system.get("Provider"), "Name")
+    provider = _attr(get("Provider"), "Name")
     if provider is None:
-        sep = system.get("Provider_attributes")
+        sep = get("Provider_attributes")
         provider = sep.get("Name") if isinstance(sep, dict) else None
     if provider is not None:
         flat["Provider_Name"] = provider
-    created = _attr(system.get("TimeCreated"), "SystemTime")
+    created = _attr(get("TimeCreated"), "SystemTime")
     if created is None:
-        sep = system.get("TimeCreated_attributes")
+        sep = get("TimeCreated_attributes")
         created = sep.get("SystemTime") if isinstance(sep, dict) else None
     if created is not None:
         flat["TimeCreated"] = created
+    _data_sections(flat, event)
+    return flat
+
+
+def _data_sections(flat: dict[str, Any], event: Mapping[str, Any]) -> None:
+    """Add the leaves of every section but System (EventData, UserData, ProcessingErrorData …)."""
     for section, node in event.items():
-        if section in ("System", "RenderingInfo") or section[0] == "#" or section.endswith("_attributes"):
+        if (
+            section == "System"
+            or section == "RenderingInfo"
+            or section[0] == "#"
+            or section.endswith("_attributes")
+        ):
             continue
         leaf_fields(flat, section, node)
-    return flat
 
 
 # --- time ---------------------------------------------------------------------------------------
@@ -260,6 +385,9 @@ def normalize_time(value: Any) -> str | None:
 
 def _to_datetime(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
+
+
+_from_iso: Final = dt.datetime.fromisoformat
 
 
 # --- dedup --------------------------------------------------------------------------------------
@@ -369,12 +497,16 @@ def drop_duplicates(run_state: dict[str, Any], raw: pa.RecordBatch) -> np.ndarra
         return keep
     if n <= _SMALL_BATCH:  # record by record, as a serial read does: cheaper than the vectorized setup
         columns = (raw.column(c).to_pylist() for c in ("host", "channel", "record_id", "_stamp"))
+        by_pair: dict[tuple[str, str], _IdRanges] = {}  # the ranges per (host, channel) as written
         for row, (computer, channel, rid, stamp) in enumerate(zip(*columns, strict=True)):
             if rid is not None and computer and channel:
-                key = (computer.casefold(), channel.casefold())
-                ranges = seen.get(key)
+                ranges = by_pair.get((computer, channel))
                 if ranges is None:
-                    ranges = seen[key] = _IdRanges()
+                    key = (computer.casefold(), channel.casefold())
+                    ranges = seen.get(key)
+                    if ranges is None:
+                        ranges = seen[key] = _IdRanges()
+                    by_pair[computer, channel] = ranges
                 if not ranges.add(rid, hash(stamp)):
                     keep[row] = False
         return keep
@@ -427,6 +559,8 @@ def _seen(ctx: ReadContext) -> dict[tuple[str, str], _IdRanges]:
 def _val(flat: Mapping[str, Any], name: str) -> str | None:
     """A field's value, None for absent, empty and Windows' "-" placeholder."""
     value = flat.get(name)
+    if type(value) is str:  # what flat field sets hold
+        return value if value and value != "-" else None
     if value is None or value == "" or value == "-":
         return None
     return value if isinstance(value, str) else str(value)
@@ -484,6 +618,38 @@ def _is_sysmon(provider: str | None, channel: str | None) -> bool:
     return provider == _SYSMON_PROVIDER or channel == _SYSMON_CHANNEL
 
 
+#: The tables :class:`WindowsEvents` fills besides ``raw``, in the order it emits them.
+_MAPPED: Final = ("auth", "process", "file", "tamper")
+
+#: A raw row as gathered: time (text), host, ref_record, channel, provider, event_id, record_id,
+#: fields (JSON text); converted to Arrow in one call per batch.
+_RAW_ROW: Final = pa.struct(
+    [
+        pa.field("time", pa.string()),
+        pa.field("host", pa.string()),
+        pa.field("ref_record", pa.int64()),
+        pa.field("channel", pa.string()),
+        pa.field("provider", pa.string()),
+        pa.field("event_id", pa.int32()),
+        pa.field("record_id", pa.int64()),
+        pa.field("fields", pa.string()),
+    ]
+)
+
+
+#: A long run of each source format name: a raw batch's ``source_format`` column is a slice of it.
+_CONSTANTS: dict[str, pa.Array] = {}
+
+
+def _constant(value: str, n: int) -> pa.Array:
+    run = _CONSTANTS.get(value)
+    if run is None or len(run) < n:
+        run = _CONSTANTS[value] = pa.array(
+            [value] * max(n, 2 * len(run) if run is not None else 256), pa.string()
+        )
+    return run.slice(0, n)
+
+
 class WindowsEvents:
     """Fills every table from flat Windows field dicts, for one input; counts each record once."""
 
@@ -493,37 +659,19 @@ class WindowsEvents:
         self.ref_file = ctx.path
         self.batch_rows = batch_rows
         self._seen = _seen(ctx)
+        #: The ranges of ``_seen`` by (Computer, Channel) as written, saving their case folding.
+        self._ranges: dict[tuple[str, str], _IdRanges] = {}
         #: Parallel reading: duplicates are not dropped here but by the process that gathers every
         #: input in order (:func:`drop_duplicates`); raw rows carry ``_stamp``, the others ``_seq``.
         self._defer = bool(ctx.run_state.get(DEFER_DEDUP))
         self._n_raw = 0
         self._seqs: dict[str, list[int]] = {}
-        self._builders = {
-            table: RowBuilder(table, source_format, ctx.path, batch_rows)
-            for table in ("auth", "process", "file", "tamper")
-        }
-        self._raw_reset()
-
-    # raw rows are the hot path: plain lists, time kept as text and cast once per batch.
-    def _raw_reset(self) -> None:
-        self._time: list[str] = []
-        self._host: list[str | None] = []
-        self._ref: list[int] = []
-        self._channel: list[str | None] = []
-        self._provider: list[str | None] = []
-        self._eid: list[int | None] = []
-        self._rid: list[int | None] = []
-        self._fields: list[str] = []
+        #: Made on first use: most inputs fill few of the tables, or none.
+        self._builders: dict[str, RowBuilder] = {}
+        self._raw_rows: list[tuple[Any, ...]] = []
 
     def add(self, flat: dict[str, Any], ref_record: int) -> bool:
         """Map one record; False (and counted as skipped) when it is a duplicate or has no time."""
-        time = normalize_time(flat.get("TimeCreated"))
-        if time is None:
-            self.ctx.skip("no_time")
-            return False
-        flat["TimeCreated"] = time
-        computer = flat.get("Computer")
-        channel = flat.get("Channel")
         rid_text = flat.get("EventRecordID")
         rid: int | None = None
         if rid_text is not None:
@@ -531,24 +679,66 @@ class WindowsEvents:
                 rid = int(rid_text)
             except (TypeError, ValueError):
                 rid = None
+        return self.add_values(
+            flat,
+            flat.get("TimeCreated"),
+            flat.get("Computer"),
+            flat.get("Channel"),
+            flat.get("Provider_Name"),
+            flat.get("EventID"),
+            rid,
+            ref_record,
+        )
+
+    def add_values(
+        self,
+        flat: dict[str, Any],
+        time: Any,
+        computer: str | None,
+        channel: str | None,
+        provider: str | None,
+        eid: int | None,
+        rid: int | None,
+        ref_record: int,
+    ) -> bool:
+        """:meth:`add`, given the values of ``flat`` it reads (``rid``: EventRecordID as an int)."""
+        # normalize_time's first test inlined: the evtx crate's times pass it as they are
+        if not (
+            type(time) is str
+            and 20 <= len(time) <= 27
+            and time[-1] == "Z"
+            and time[10] == "T"
+            and time[19] in ".Z"
+        ):
+            time = normalize_time(time)
+            if time is None:
+                self.ctx.skip("no_time")
+                return False
+            flat["TimeCreated"] = time
         if rid is not None and computer and channel and not self._defer:
-            key = (computer.casefold(), channel.casefold())
-            ranges = self._seen.get(key)
+            ranges = self._ranges.get((computer, channel))
             if ranges is None:
-                ranges = self._seen[key] = _IdRanges()
+                key = (computer.casefold(), channel.casefold())
+                ranges = self._seen.get(key)
+                if ranges is None:
+                    ranges = self._seen[key] = _IdRanges()
+                self._ranges[(computer, channel)] = ranges
             if not ranges.add(rid, hash(time)):
                 self.ctx.skip("duplicate")
                 return False
-        eid = flat.get("EventID")
-        provider = flat.get("Provider_Name")
-        self._time.append(time)
-        self._host.append(computer)
-        self._ref.append(ref_record)
-        self._channel.append(channel)
-        self._provider.append(provider)
-        self._eid.append(eid if eid is None or -(2**31) <= eid < 2**31 else None)
-        self._rid.append(rid)
-        self._fields.append(orjson.dumps(flat).decode())
+        self._raw_rows.append(
+            (
+                time,
+                computer,
+                ref_record,
+                channel,
+                provider,
+                eid if eid is None or -(2**31) <= eid < 2**31 else None,
+                rid,
+                # decoded: orjson's bytes keep their whole write buffer (8 KiB or more) allocated
+                orjson.dumps(flat).decode(),
+            )
+        )
         self._n_raw += 1
         handler = _HANDLERS.get(eid) if eid is not None else None
         if handler is not None:
@@ -562,26 +752,34 @@ class WindowsEvents:
     def _put(self, table: str, flat: Mapping[str, Any], ref_record: int, row: dict[str, Any]) -> None:
         if self._defer:
             self._seqs.setdefault(table, []).append(self._n_raw - 1)
-        row["time"] = _to_datetime(flat["TimeCreated"])
+        row["time"] = _from_iso(flat["TimeCreated"])
         row["host"] = flat.get("Computer")
         row["ref_record"] = ref_record
         row["event_code"] = str(flat.get("EventID"))
-        self._builders[table].append(row)
+        builder = self._builders.get(table)
+        if builder is None:
+            builder = self._builders[table] = RowBuilder(
+                table, self.source_format, self.ref_file, self.batch_rows
+            )
+        builder.append(row)
 
     def batch_full(self) -> bool:
         """True when a batch is ready (every record has a raw row, so raw fills first)."""
-        return len(self._fields) >= self.batch_rows
+        return len(self._raw_rows) >= self.batch_rows
 
     def ready(self) -> Iterator[Batch]:
         """Yield every table's rows once the raw batch is full."""
-        if len(self._fields) >= self.batch_rows:
+        if len(self._raw_rows) >= self.batch_rows:
             yield from self.flush()
 
     def flush(self) -> Iterator[Batch]:
         """Yield everything gathered so far."""
-        if self._fields:
+        if self._raw_rows:
             yield self._raw_batch()
-        for builder in self._builders.values():
+        for name in _MAPPED:
+            builder = self._builders.get(name)
+            if builder is None:
+                continue
             for table, batch in builder.flush():
                 if self._defer:
                     seqs = pa.array(self._seqs.pop(table), pa.int64())
@@ -589,30 +787,29 @@ class WindowsEvents:
                 yield table, batch
 
     def _raw_batch(self) -> Batch:
-        n = len(self._fields)
-        times = pa.array(self._time, pa.string())
+        rows, self._raw_rows = self._raw_rows, []
+        n = len(rows)
+        times, host, ref, channel, provider, eid, rid, fields = pa.array(rows, _RAW_ROW).flatten()
         try:
             time_col = times.cast(TIME)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            time_col = pa.array([_to_datetime(t) for t in self._time], TIME)
+            time_col = pa.array([_to_datetime(row[0]) for row in rows], TIME)
         arrays = [
             time_col,
-            pa.array(self._host, pa.string()),
-            pa.array([self.source_format] * n, pa.string()),
+            host,
+            _constant(self.source_format, n),
             pa.array([self.ref_file] * n, pa.string()),
-            pa.array(self._ref, pa.int64()),
-            pa.array(self._channel, pa.string()),
-            pa.array(self._provider, pa.string()),
-            pa.array(self._eid, pa.int32()),
-            pa.array(self._rid, pa.int64()),
-            pa.array(self._fields, pa.string()),
+            ref,
+            channel,
+            provider,
+            eid,
+            rid,
+            fields,
         ]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=RAW)
         if self._defer:
-            stamps = pa.array(self._time, pa.string())
-            self._raw_reset()
-            return "raw", pa.RecordBatch.from_arrays(arrays, schema=RAW).append_column("_stamp", stamps)
-        self._raw_reset()
-        return "raw", pa.RecordBatch.from_arrays(arrays, schema=RAW)
+            return "raw", batch.append_column("_stamp", times)
+        return "raw", batch
 
     # --- auth ---------------------------------------------------------------------------------
 

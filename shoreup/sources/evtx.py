@@ -25,7 +25,7 @@ from typing import IO, Any, Final
 import orjson
 
 from shoreup.sources._base import Batch, ReadContext
-from shoreup.sources._windows import WindowsEvents, flatten_event
+from shoreup.sources._windows import WindowsEvents, flatten_crate, flatten_event
 
 FORMAT: Final = "evtx"
 
@@ -131,8 +131,10 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
             damage.add(f"not a readable EVTX file: {exc}", "offset 0")
             return
         seen_per_chunk = [0] * len(layout.chunk_first)
-        first = layout.chunk_first
+        first, last = layout.chunk_first, layout.chunk_last
+        chunk = -1  # the chunk of the last record: records come in order, chunk by chunk
         records = parser.records_json()
+        loads, add, add_values = orjson.loads, events.add, events.add_values
         while True:
             try:
                 record: dict[str, Any] = next(records)  # type: ignore[arg-type]
@@ -143,16 +145,42 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
                 match = _RECORD_ERROR.search(message)
                 if match:
                     number = int(match.group(1))
-                    _count(seen_per_chunk, first, layout.chunk_last, number)
+                    _count(seen_per_chunk, first, last, number)
                     ctx.skip("parse_error")
                     damage.add(f"record unreadable: {message}", f"record {number}")
                     continue
-                chunk = _CHUNK_ERROR.search(message)
-                damage.add(message, f"chunk {chunk.group(1)}" if chunk else None)
+                bad_chunk = _CHUNK_ERROR.search(message)
+                damage.add(message, f"chunk {bad_chunk.group(1)}" if bad_chunk else None)
                 continue
             number = record["event_record_id"]
-            _count(seen_per_chunk, first, layout.chunk_last, number)
-            _add(events, record, number, ctx)
+            # _count, with the chunk of the record before tried first
+            if (
+                chunk >= 0
+                and first[chunk] <= number <= last[chunk]
+                and (chunk + 1 == len(first) or first[chunk + 1] > number)
+            ):
+                seen_per_chunk[chunk] += 1
+            else:
+                chunk = _count(seen_per_chunk, first, last, number)
+            try:
+                event = loads(record["data"])["Event"]
+                crate = flatten_crate(event)
+                if crate is None:
+                    flat = flatten_event(event)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                ctx.skip("malformed_record")
+                continue
+            if crate is not None:
+                # the usual rendering: its System values at hand (EventRecordID always there)
+                flat, eid, channel, computer, rid, provider, created = crate
+                add_values(flat, created, computer, channel, provider, eid, rid, rid if rid >= 0 else number)
+                if events.batch_full():
+                    yield from events.ready()
+                continue
+            rid_text = flat.get("EventRecordID")
+            if rid_text is None:
+                flat["EventRecordID"] = rid_text = str(number)
+            add(flat, int(rid_text) if rid_text.isdigit() else number)
             if events.batch_full():
                 yield from events.ready()
         for i, seen in enumerate(seen_per_chunk):
@@ -166,22 +194,13 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
         yield from events.flush()
 
 
-def _count(seen: list[int], first: list[int], last: list[int], number: int) -> None:
+def _count(seen: list[int], first: list[int], last: list[int], number: int) -> int:
+    """Count record ``number`` in its chunk; that chunk's index, -1 when it is in none."""
     i = bisect.bisect_right(first, number) - 1
     if i >= 0 and number <= last[i]:
         seen[i] += 1
-
-
-def _add(events: WindowsEvents, record: dict[str, Any], number: int, ctx: ReadContext) -> None:
-    try:
-        event = orjson.loads(record["data"])["Event"]
-        flat = flatten_event(event)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        ctx.skip("malformed_record")
-        return
-    if "EventRecordID" not in flat:
-        flat["EventRecordID"] = str(number)
-    events.add(flat, int(flat["EventRecordID"]) if flat["EventRecordID"].isdigit() else number)
+        return i
+    return -1
 
 
 class _DamageLog:

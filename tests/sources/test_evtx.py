@@ -16,7 +16,7 @@ import pytest
 
 from shoreup.sources import evtx
 from shoreup.sources._base import FileStats, ReadContext, ReadOptions
-from shoreup.sources._windows import WindowsEvents, _IdRanges, flatten_event, normalize_time
+from shoreup.sources._windows import WindowsEvents, _IdRanges, flatten_crate, flatten_event, normalize_time
 from tests.helpers import read_bytes
 
 
@@ -99,6 +99,113 @@ def test_crate_json_shape_maps_through_windows() -> None:
         "hd01", "172.16.66.1", 55961, "bad_password", "kerberos",
     )
     assert stats.events == 1
+
+
+def _crate_system(**changes: Any) -> dict[str, Any]:
+    """A System element as the evtx crate renders it; a change to ``...`` drops that element."""
+    system: dict[str, Any] = {
+        "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon", "Guid": "5770385F-C22A-43E0"}},
+        "EventID": 1, "Version": 5, "Level": 4, "Task": 1, "Opcode": 0, "Keywords": "0x8000000000000000",
+        "TimeCreated": {"#attributes": {"SystemTime": "2019-04-27T15:57:25.868863Z"}},
+        "EventRecordID": 6575, "Correlation": None, "Execution": {"#attributes": {"ProcessID": 1912}},
+        "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "IEWIN7",
+        "Security": {"#attributes": {"UserID": "S-1-5-18"}},
+    }
+    system.update(changes)
+    return {k: v for k, v in system.items() if v is not ...}
+
+
+def _flat_system(**changes: Any) -> list[tuple[str, Any]]:
+    """The System part of a flat field set, in order; a change to ``...`` drops that name."""
+    flat: dict[str, Any] = {
+        "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "IEWIN7",
+        "EventRecordID": "6575", "Level": "4", "Task": "1", "Keywords": "0x8000000000000000",
+        "Provider_Name": "Microsoft-Windows-Sysmon", "TimeCreated": "2019-04-27T15:57:25.868863Z",
+    }
+    flat.update(changes)
+    return [(k, v) for k, v in flat.items() if v is not ...]
+
+
+@pytest.mark.parametrize(
+    ("system", "sections", "crate_path", "expected"),
+    [
+        pytest.param(  # the usual rendering: every System value there with its usual type, scalar data
+            _crate_system(),
+            {"EventData": {"RuleName": "", "ProcessId": 2772, "Image": "C:\\x.exe", "Hashes": None, "On": True}},
+            True,
+            [*_flat_system(), ("RuleName", ""), ("ProcessId", "2772"), ("Image", "C:\\x.exe"), ("Hashes", ""),
+             ("On", "true")],
+            id="crate",
+        ),
+        pytest.param(  # a nested element mid-way: it and the keys after it take the general loop
+            _crate_system(),
+            {"EventData": {"A": "1", "Nested": {"B": 2, "#attributes": {"x": 1}}, "C": 3, "D": None}},
+            True,
+            [*_flat_system(), ("A", "1"), ("B", "2"), ("C", "3"), ("D", "")],
+            id="nested-data",
+        ),
+        pytest.param(  # a leaf named like a System field gets its section's prefix
+            _crate_system(EventID=104),
+            {"UserData": {"LogFileCleared": {"#attributes": {"xmlns": "x"}, "Channel": "System", "BackupPath": ""}}},
+            True,
+            [*_flat_system(EventID=104), ("UserData_Channel", "System"), ("BackupPath", "")],
+            id="system-name-in-data",
+        ),
+        pytest.param(
+            _crate_system(),
+            {"EventData": {"Data": ["a", {"#text": "b"}, 3]}},
+            True,
+            [*_flat_system(), ("Data", "a"), ("Data1", "b"), ("Data2", "3")],
+            id="unnamed-data",
+        ),
+        pytest.param(
+            _crate_system(EventID={"#attributes": {"Qualifiers": 0}, "#text": 4771}),
+            {"EventData": {"Status": "0x18"}},
+            False,
+            [*_flat_system(EventID=4771), ("Status", "0x18")],
+            id="event-id-qualifiers",
+        ),
+        pytest.param(
+            _crate_system(Channel=None, Level="4"),
+            {"EventData": {"A": "1"}},
+            False,
+            [*_flat_system(Channel=...), ("A", "1")],
+            id="null-channel-text-level",
+        ),
+        pytest.param(
+            _crate_system(Provider=..., TimeCreated=..., Provider_attributes={"Name": "P"},
+                          TimeCreated_attributes={"SystemTime": "2020-01-01T00:00:00Z"}),
+            {"EventData": None},
+            False,
+            _flat_system(Provider_Name="P", TimeCreated="2020-01-01T00:00:00Z"),
+            id="separate-attributes",
+        ),
+        pytest.param(
+            _crate_system(Provider={"#attributes": {"Guid": "x"}}, EventRecordID=...),
+            {"EventData": {"A": "1"}},
+            False,
+            [*_flat_system(EventRecordID=..., Provider_Name=...), ("A", "1")],
+            id="no-provider-name-no-record-id",
+        ),
+    ],
+)
+def test_flatten_crate_rendering_and_the_rest(
+    system: dict[str, Any], sections: dict[str, Any], crate_path: bool, expected: list[tuple[str, Any]]
+) -> None:
+    """The evtx crate's usual rendering takes the fast path, the rest the general one: the same field
+    set either way, in the same order (the order of the raw ``fields`` JSON)."""
+    event = {"#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"}, "System": system,
+             **sections}
+    crate = flatten_crate(event)
+    assert (crate is not None) is crate_path
+    assert list(flatten_event(event).items()) == expected
+    if crate is not None:
+        flat, eid, channel, computer, rid, provider, created = crate
+        assert list(flat.items()) == expected
+        assert (eid, channel, computer, rid, provider, created) == (
+            flat["EventID"], flat["Channel"], flat["Computer"], int(flat["EventRecordID"]), flat["Provider_Name"],
+            flat["TimeCreated"],
+        )
 
 
 # --- on the public samples ----------------------------------------------------------------------
