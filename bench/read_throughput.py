@@ -54,11 +54,11 @@ def phase(target: str, jobs: int | None = None) -> dict[str, Any]:
     warnings.simplefilter("ignore")
     import pyarrow.compute  # noqa: F401 - warm imports: not part of the measured reading
 
-    import shoreup.sources.entra
-    import shoreup.sources.evtx
-    import shoreup.sources.winjson  # noqa: F401
-    from shoreup import pipeline
+    from shoreup import pipeline, sources
     from shoreup.engine.duckdb import Store
+
+    for fmt in sources.names():  # sniffing a README or LICENSE in a folder tries every reader
+        sources.load(fmt)
 
     with Store() as store:
         cpu0, child0, start = time.process_time(), _children_cpu(), time.perf_counter()
