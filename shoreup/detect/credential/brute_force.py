@@ -78,8 +78,9 @@ class Params:
     )
 
 
-#: The candidate failures, with when the account first signed in from the address (null: never) and how
-#: many accounts the input has (the baseline's population). The windows are computed on these columns.
+#: The candidate failures, with when the account first signed in from the address (null: never), and how
+#: many accounts the input has and how many addresses its nameless events come from (the baselines'
+#: populations). The windows are computed on these columns.
 _FAILURES = f"""
 WITH firsts AS (
     SELECT user AS k_user, src_ip AS k_ip, min(epoch(time)) AS k_ts
@@ -117,7 +118,8 @@ SELECT src_ip, time FROM auth WHERE {PASSWORD_OK} AND array_contains($ips, src_i
 
 @remembered
 def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
-    """One finding per account and run of failures that crossed a threshold."""
+    """One finding per account (or, when the log names none, per address) and run of failures that
+    crossed a threshold."""
     found: list[Finding] = []
     for r in _runs(con, params):
         if r["user"] is None:
