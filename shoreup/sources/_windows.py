@@ -300,15 +300,7 @@ def flatten_crate(event: Mapping[str, Any]) -> Crate | None:
         "Provider_Name": provider,
         "TimeCreated": created,
     }
-    for section, node in event.items():  # _data_sections, inlined
-        if (
-            section == "System"
-            or section == "RenderingInfo"
-            or section[0] == "#"
-            or section.endswith("_attributes")
-        ):
-            continue
-        leaf_fields(flat, section, node)
+    _data_sections(flat, event)
     return flat, eid, channel, computer, rid, provider, created
 
 
