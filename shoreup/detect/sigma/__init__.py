@@ -15,18 +15,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import orjson
 
 from shoreup.findings import Finding, Ref
 from shoreup.schema import normalize_user
 
-from .cache import load_cached
-from .correlate import Match, correlate
-from .loader import BUILTIN_DIR, LoadedCorrelation, LoadedRule, RuleSet, Skip, load, yaml_files
-from .runner import IP_FIELDS, SHOW_FIELDS, USER_FIELDS, Event, Runner, RunStats
+from ._files import BUILTIN_DIR, Skip, yaml_files
+from .cache import cached_summary, load_cached
+
+if TYPE_CHECKING:  # pySigma and the compiler are imported only when rules run (or are checked)
+    import duckdb
+
+    from .correlate import Match
+    from .loader import LoadedCorrelation, LoadedRule, RuleSet
+    from .runner import Event, RunStats
 
 __all__ = [
     "NAME",
@@ -125,19 +129,31 @@ def load_rules(params: Params) -> RuleSet:
     """The RuleSet for ``params``: kept in the process while the rule files are unchanged, and in
     the compiled-rule cache on disk between processes (see :mod:`.cache`; ``SHOREUP_NO_CACHE=1``
     turns that off)."""
-    dirs = ([str(BUILTIN_DIR)] if params.include_builtin else []) + [str(d) for d in params.rule_dirs]
-    t = tuple(dirs)
+    t = _dirs(params)
     return _load_cached(t, _fingerprint(t))
 
 
+def _dirs(params: Params) -> tuple[str, ...]:
+    return tuple(([str(BUILTIN_DIR)] if params.include_builtin else []) + [str(d) for d in params.rule_dirs])
+
+
 def run(con: duckdb.DuckDBPyConnection, params: Params, rules: RuleSet | None = None) -> SigmaRun:
-    """Run the rules over ``con``'s ``raw`` table; findings sorted, with the load summary."""
+    """Run the rules over ``con``'s ``raw`` table; findings sorted, with the load summary.
+
+    With no ``raw`` rows (a hunt of Linux or cloud logs) nothing runs: the summary comes from the
+    compiled-rule cache's head when it has the entry, so pySigma is not even imported."""
+    if rules is None and not _has_rows(con, "raw"):
+        known = cached_summary(_dirs(params))
+        if known is not None:
+            return SigmaRun([], LoadSummary(**known))
     rs = rules if rules is not None else load_rules(params)
     summary = LoadSummary(
         files=rs.files, loaded=rs.loaded, correlations=len(rs.correlations), skipped=list(rs.skipped)
     )
     if not _has_table(con, "raw"):
         return SigmaRun([], summary)
+    from .runner import Runner
+
     runner = Runner(con, rs)
     events = runner.run()
     stats: RunStats = runner.stats
@@ -154,6 +170,8 @@ def findings_of(
     ``details`` gives the entity and display fields of events by their ``row`` (see
     ``Runner.details``). Every engine ends here, so a match makes the same finding on each.
     """
+    from .correlate import correlate
+
     findings: list[Finding] = []
     by_rule = {r.meta.id: r for r in rs.rules}
     plain = [(by_rule[i], evs) for i, evs in events.items() if by_rule[i].output]
@@ -186,6 +204,13 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     return result.findings
 
 
+def _has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    if not _has_table(con, name):
+        return False
+    row = con.execute(f"SELECT EXISTS (SELECT 1 FROM {name})").fetchone()
+    return bool(row and row[0])
+
+
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? UNION ALL "
@@ -196,6 +221,8 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def _entities(d: dict[str, Any]) -> tuple[list[str], list[str]]:
+    from .runner import IP_FIELDS, USER_FIELDS
+
     users = []
     for f in USER_FIELDS:
         if f in d:
@@ -223,6 +250,8 @@ class _Shown:
 
 
 def _plain_finding(rule: LoadedRule, e: Event, d: dict[str, Any], seen: dict[int, _Shown] | None = None) -> Finding:
+    from .runner import SHOW_FIELDS
+
     v = seen.get(e.row) if seen is not None else None
     if v is None:
         users, ips = _entities(d)
@@ -330,6 +359,8 @@ def check(dirs: list[str], json_out: bool) -> int:
         for d in unreadable:
             print(f"shoreup: rules folder not readable: {d}", file=sys.stderr)
         return 2
+    from .loader import load
+
     rs = load(targets)
     if json_out:
         doc = {"loaded": rs.loaded, "skipped": [s.to_json() for s in rs.skipped]}

@@ -10,9 +10,10 @@ pickle back takes a fraction of one. One cache file per set of rule folders live
 - shoreup's version and the source of this package (an edited compiler never reads stale plans);
 - the versions of Python, pySigma and DuckDB (whose RE2 decides which regexes it runs).
 
-The file repeats the full key ahead of the pickle; one that does not match, cannot be read, is
-truncated or corrupt, or was written by an incompatible build is ignored: the rules load afresh
-and the file is rewritten, never a crash. A file not owned by this user, or writable by others, is
+The file repeats the full key ahead of the pickle, with a summary of the rule set (files, rules,
+correlations, skipped rules) in plain types that :func:`cached_summary` reads without pySigma. A
+file that does not match, cannot be read, is truncated or corrupt, or was written by an
+incompatible build is ignored: the rules load afresh and the file is rewritten, never a crash. A file not owned by this user, or writable by others, is
 never unpickled. Files are written to a temporary name and renamed (``os.replace``), so a reader
 never sees half a file; only the newest :data:`KEEP` are kept. ``SHOREUP_NO_CACHE=1`` turns the
 cache off (neither read nor written).
@@ -30,15 +31,17 @@ import time
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .loader import RuleSet, load, yaml_files
-from .runner import prepare
+from ._files import Skip, yaml_files
+
+if TYPE_CHECKING:
+    from .loader import RuleSet
 
 #: Bumped whenever the file layout changes.
-FORMAT = 1
+FORMAT = 2
 #: Setting this environment variable (to anything but empty, 0, false, no) disables the cache.
 ENV_DISABLE = "SHOREUP_NO_CACHE"
 #: Cache files kept (the most recently written); older ones are removed.
@@ -87,6 +90,48 @@ def load_cached(
     return rs
 
 
+def load(dirs: list[str], placeholders: dict[str, list[str]] | None = None) -> RuleSet:
+    """The rules of ``dirs`` loaded afresh (pySigma and the compiler imported only here)."""
+    from .loader import load as load_rules
+
+    return load_rules(dirs, placeholders)
+
+
+def prepare(rs: RuleSet) -> RuleSet:
+    from .runner import prepare as prepare_rules
+
+    return prepare_rules(rs)
+
+
+def cached_summary(
+    dirs: Iterable[str | Path],
+    placeholders: dict[str, list[str]] | None = None,
+    directory: Path | None = None,
+) -> dict[str, Any] | None:
+    """How many files, rules and correlations :func:`load_cached` would give for ``dirs`` and what it
+    would skip (``files``, ``loaded``, ``correlations``, ``skipped`` as :class:`Skip`) — read from the
+    head of a valid cache entry, without loading pySigma; None when there is no such entry."""
+    targets = [str(d) for d in dirs]
+    if not enabled():
+        return None
+    try:
+        key = cache_key(targets, placeholders)
+        where = directory if directory is not None else cache_dir()
+    except (OSError, RuntimeError):
+        return None
+    head = _head(where / f"{_PREFIX}{key[:40]}{_SUFFIX}", key)
+    summary: Any = head.get("summary") if head is not None else None
+    try:
+        return {
+            "files": int(summary["files"]),
+            "loaded": int(summary["loaded"]),
+            "correlations": int(summary["correlations"]),
+            "skipped": [Skip(*(str(v) for v in s)) for s in summary["skipped"]],
+        }
+    except (TypeError, KeyError, ValueError):  # no summary, or not of this shape: ask the whole entry
+        return None
+
+
 def cache_key(dirs: list[str], placeholders: dict[str, list[str]] | None = None) -> str:
     """The hex digest naming the cache entry of ``dirs`` (see the module's docstring)."""
     h = hashlib.sha256()
@@ -125,24 +170,57 @@ def _version(dist: str) -> str:
         return ""
 
 
-def read(path: Path, key: str) -> RuleSet | None:
-    """The RuleSet cached in ``path`` under ``key``; None when absent, foreign, stale or unreadable."""
+def _own(path: Path) -> bool:
+    """Whether ``path`` exists and only this user could have written it (else it is never unpickled)."""
     try:
         st = path.stat()
     except OSError:
-        return None
+        return False
     getuid = getattr(os, "getuid", None)
-    if (getuid is not None and st.st_uid != getuid()) or st.st_mode & 0o022:
-        return None  # another user could have written it: never unpickled
+    return not ((getuid is not None and st.st_uid != getuid()) or st.st_mode & 0o022)
+
+
+def _valid_head(head: Any, key: str) -> bool:
+    return isinstance(head, dict) and head.get("format") == FORMAT and head.get("key") == key
+
+
+def _head(path: Path, key: str) -> dict[str, Any] | None:
+    """The head of the entry in ``path`` when it is this user's and made under ``key``."""
+    if not _own(path):
+        return None
     try:
         with path.open("rb") as fh:
             head = pickle.load(fh)
-            if not isinstance(head, dict) or head.get("format") != FORMAT or head.get("key") != key:
+    except Exception:
+        return None
+    return head if _valid_head(head, key) else None
+
+
+def read(path: Path, key: str) -> RuleSet | None:
+    """The RuleSet cached in ``path`` under ``key``; None when absent, foreign, stale or unreadable."""
+    from .loader import RuleSet
+
+    if not _own(path):
+        return None
+    try:
+        with path.open("rb") as fh:
+            if not _valid_head(pickle.load(fh), key):
                 return None
             rs = pickle.load(fh)
     except Exception:  # truncated, corrupt, or classes of another build: load afresh
         return None
     return rs if isinstance(rs, RuleSet) else None
+
+
+def head_of(key: str, rs: RuleSet) -> dict[str, Any]:
+    """What an entry holds ahead of the pickled RuleSet: its format, key and summary (plain types)."""
+    summary = {
+        "files": rs.files,
+        "loaded": rs.loaded,
+        "correlations": len(rs.correlations),
+        "skipped": [(k.path, k.id, k.reason, k.title) for k in rs.skipped],
+    }
+    return {"format": FORMAT, "key": key, "summary": summary}
 
 
 def write(path: Path, key: str, rs: RuleSet) -> bool:
@@ -153,7 +231,7 @@ def write(path: Path, key: str, rs: RuleSet) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=f".{_PREFIX}", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump({"format": FORMAT, "key": key}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(head_of(key, rs), fh, protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(rs, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
         tmp = None

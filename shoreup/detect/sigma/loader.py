@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,28 +28,14 @@ from sigma.rule import SigmaRule
 from shoreup.errors import RuleError
 from shoreup.findings import SEVERITIES
 
+from ._files import BUILTIN_DIR as BUILTIN_DIR  # re-exported: where the pack lives
+from ._files import Skip, yaml_files
 from .compiler import Needs, rule_predicate
 from .logsource import Source, resolve
 from .prefilter import Atom, necessary
 from .vectorized import Node, plan_rule
 
-#: shoreup's own pack.
-BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
-
 _TECHNIQUE = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
-
-
-@dataclass
-class Skip:
-    """A rule (or a whole file) that cannot be used, and why."""
-
-    path: str
-    id: str
-    reason: str
-    title: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "id": self.id, "reason": self.reason}
 
 
 @dataclass
@@ -146,16 +132,6 @@ class RuleSet:
         for c in self.correlations:
             out[c.meta.id] = c
         return out
-
-
-def yaml_files(dirs: Iterable[str | Path]) -> Iterator[Path]:
-    """Every ``.yml`` / ``.yaml`` file under ``dirs`` (or the file itself), sorted per folder."""
-    for d in dirs:
-        p = Path(d)
-        if p.is_file():
-            yield p
-            continue
-        yield from sorted(x for x in p.rglob("*") if x.suffix in (".yml", ".yaml") and x.is_file())
 
 
 def _meta(rule: SigmaRule | SigmaCorrelationRule, path: str) -> Meta:

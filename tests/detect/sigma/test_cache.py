@@ -136,7 +136,7 @@ def test_a_corrupt_or_incompatible_cache_file_is_ignored_and_rewritten(
     key = rule_cache.cache_key([str(rules)])
     blob = entry.read_bytes()
     proto = pickle.HIGHEST_PROTOCOL
-    head = pickle.dumps({"format": rule_cache.FORMAT, "key": key}, protocol=proto)
+    head = pickle.dumps(rule_cache.head_of(key, good), protocol=proto)
     payload = pickle.dumps(good, protocol=proto)
     assert blob == head + payload  # the layout these cases damage
     gone = pickle.dumps(_Gone(), protocol=proto)
@@ -242,3 +242,73 @@ def test_sigmahq_rules_cached_find_the_same_on_attack_samples(shared_data: Path,
     load_files(store, sorted((shared_data / "evtx-attack-samples").rglob("*.evtx")))
     got = [[f.to_json() for f in run(store.con, Params(include_builtin=False), rs).findings] for rs in (cold, warm)]
     assert got[0] and got[0] == got[1]
+
+
+def _summary(s: sigma.LoadSummary) -> dict[str, Any]:
+    return {**s.to_json(), "skipped": [(k.path, k.id, k.reason, k.title) for k in s.skipped]}
+
+
+@pytest.fixture
+def flawed(rules: Path) -> Path:
+    """The pack plus a rule that cannot be used, so that the summary has a skipped rule."""
+    (rules / "broken.yml").write_text("title: broken\nid: 6b2c1f0e-0000-4000-8000-0000000000aa\nlogsource: {}\n")
+    return rules
+
+
+def test_no_raw_events_reads_the_summary_from_the_cache_head(
+    cache_dir: Path, flawed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hunt whose inputs gave no ``raw`` rows reports the same rule summary, from the entry's head,
+    without loading the rules (nor unpickling the RuleSet)."""
+    sigma._load_cached.cache_clear()
+    params = Params(rule_dirs=[str(flawed)], include_builtin=False)
+    empty = Store()
+    cold = run(empty.con, params)  # no entry yet: the rules load, the entry is written
+    assert len(_entries(cache_dir)) == 1
+    assert cold.findings == [] and cold.summary.loaded > 0 and cold.summary.correlations > 0
+    assert cold.summary.skipped and cold.summary.ran == cold.summary.events == 0
+    sigma._load_cached.cache_clear()
+    monkeypatch.setattr(rule_cache, "load", _no_load)
+    monkeypatch.setattr(rule_cache, "read", _no_load)
+    warm = run(empty.con, params)
+    assert warm.findings == [] and _summary(warm.summary) == _summary(cold.summary)
+    # with raw rows the rules do run (through the whole entry)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_dir.parent))
+    assert run(raw_con(_pack_events()), params).findings
+
+
+@pytest.mark.parametrize("summary", [None, "text", {"files": 1}, {"files": 1, "loaded": 2, "correlations": 0, "skipped": [1]}])
+def test_a_head_without_a_usable_summary_means_a_whole_load(
+    cache_dir: Path, flawed: Path, summary: Any
+) -> None:
+    sigma._load_cached.cache_clear()
+    params = Params(rule_dirs=[str(flawed)], include_builtin=False)
+    expected = _summary(run(Store().con, params).summary)
+    (entry,) = _entries(cache_dir)
+    key = rule_cache.cache_key([str(flawed)])
+    blob = entry.read_bytes()
+    head = pickle.dumps(rule_cache.head_of(key, load([flawed])), protocol=pickle.HIGHEST_PROTOCOL)
+    assert blob.startswith(head)
+    planted = {"format": rule_cache.FORMAT, "key": key}
+    if summary is not None:
+        planted["summary"] = summary
+    entry.write_bytes(pickle.dumps(planted, protocol=pickle.HIGHEST_PROTOCOL) + blob[len(head) :])
+    assert rule_cache.cached_summary([str(flawed)]) is None
+    sigma._load_cached.cache_clear()
+    assert _summary(run(Store().con, params).summary) == expected
+
+
+def test_importing_the_detector_does_not_import_pysigma() -> None:
+    """``hunt`` imports every detector; pySigma (~0.2 s) is imported only when rules load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, shoreup.detect.sigma, shoreup.detect.sigma.cache\n"
+        "heavy = sorted(m for m in sys.modules if m == 'sigma' or m.startswith('sigma.')"
+        " or m in ('shoreup.detect.sigma.loader', 'shoreup.detect.sigma.runner', 'yaml'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
