@@ -23,7 +23,10 @@ the whole tenant, so this detector counts at tenant level:
    IPs join it).
 5. It needs ``min_ips`` attributed addresses, none carrying more than ``max_top_ip_share`` of the
    attempts, and none that tried more than ``max_accounts_per_ip`` accounts on its own (those are
-   single-source sprays, reported by ``password_spray``).
+   single-source sprays, reported by ``password_spray``) or posted a nameless login form (whose
+   accounts the log does not tell) more than ``max_accounts_per_ip`` times inside one
+   ``fast_window_minutes`` (a brute force from that address, reported by ``brute_force``). A bot that
+   posts the form twenty times over six hours is a member: no per-address window ever fills.
 
 Reported with the campaign: its IPs, accounts, unknown-name share, attempts per account, the share of
 IPs new to the tenant, and the user agent, ASN and /16 shared by the most IPs.
@@ -130,12 +133,12 @@ c AS (
     -- Nameless posts answered without a result (a branch of their own: only they meet redirects)
     {_candidates("LEFT JOIN redirects ON source_format = redirects.r_fmt", untold_try("redirects.r_fmt"))}
 ),
--- An address that tries many accounts (or a web form many times) alone is a single-source spray,
--- reported by password_spray; a distributed campaign is made of the many that each try a few.
+-- An address that tries many accounts alone is a single-source spray, reported by password_spray; a
+-- distributed campaign is made of the many that each try a few. (An address posting a web form at
+-- machine pace is a brute force of its own: see _paced.)
 solo AS (
     SELECT src_ip AS s_ip FROM c GROUP BY src_ip
     HAVING count(DISTINCT user) > {int(p.max_accounts_per_ip)}
-        OR sum(CASE WHEN user IS NULL THEN 1 ELSE 0 END) > {int(p.max_accounts_per_ip)}
 ),
 f AS (SELECT c.* FROM c LEFT JOIN solo ON c.src_ip = solo.s_ip WHERE solo.s_ip IS NULL)
 SELECT * FROM f
@@ -172,6 +175,8 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per campaign: every attributed IP and account, with the signals that tied them."""
     table = arrow(con, _sql(params))
     found: list[Finding] = []
+    if table.num_rows:
+        table = table.filter(pa.array(~_paced(table, params)))
     if not table.num_rows:
         return found
     # In (format, time, ref) order: each format is the tenant as one identity source sees it.
@@ -188,6 +193,23 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
                          float(params.fast_window_minutes) * 60)
         found.extend(_campaigns(con, params, str(formats[int(fmt[lo])] if fmt[lo] >= 0 else None), events))
     return found
+
+
+def _paced(table: pa.Table, params: Params) -> np.ndarray:
+    """The rows of addresses that posted nameless tries (web forms) at machine pace on their own: more
+    than ``max_accounts_per_ip`` inside one ``fast_window_minutes``. Each is a brute force of its own
+    (``brute_force`` reports it), not one of a fleet whose members try a few times each, however
+    many tries a slow member makes over hours."""
+    user, _ = cols.codes(table, "user")
+    ip, _ = cols.codes(table, "src_ip")
+    nameless = np.flatnonzero(user < 0)
+    if not len(nameless):
+        return np.zeros(table.num_rows, dtype=bool)
+    ts = cols.floats(table, "ts")[nameless]
+    order = np.lexsort((ts, ip[nameless]))
+    by_ip = ip[nameless][order]
+    peak = cols.sliding(ts[order], float(params.fast_window_minutes) * 60, group=by_ip)
+    return np.isin(ip, np.unique(by_ip[peak > params.max_accounts_per_ip]))
 
 
 def _fresh(fmt: np.ndarray, user: np.ndarray, ts: np.ndarray, hours: float) -> np.ndarray:

@@ -39,6 +39,17 @@ def web_posts(path: str, redirects: bool, n_ips: int = 600) -> list[Row]:
     return posts + ok
 
 
+def web_fleet(n_ips: int, tries: int, minutes: float, path: str = "/login") -> list[Row]:
+    """``n_ips`` addresses each posting a login form ``tries`` times, the posts spread evenly over
+    ``minutes`` (answered 401: failures with no account name); the site's users sign in by redirect."""
+    posts = [ev(DAY + (k * n_ips + i) * minutes * 60 / (n_ips * tries), None, f"45.{i // 250}.{i % 250}.7",
+                "failure", "bad_password", source_format="weblog", application=path)
+             for k in range(tries) for i in range(n_ips)]
+    ok = [ev(k * HOUR, None, f"192.0.2.{k}", "success", None, source_format="weblog", application=path)
+          for k in range(1, 40)]
+    return posts + ok
+
+
 FIRE: list[tuple[str, Make, dict[str, object]]] = [
     ("300 IPs x 2 tries over 6 h", with_background(distributed()),
      {"source_ips": 300, "accounts": 150, "technique": "T1110.003", "median_tries_per_ip": 2}),
@@ -52,6 +63,9 @@ FIRE: list[tuple[str, Make, dict[str, object]]] = [
      with_background(web_posts("/wp-login.php", redirects=False)), {"source_ips": 600, "nameless_attempts": 600}),
     ("the same on a form that answers success with a redirect",
      with_background(web_posts("/login", redirects=True)), {"source_ips": 600, "nameless_attempts": 600}),
+    # each bot posts 20 times, one post every 18 minutes: no per-address window ever fills
+    ("a slow botnet: 300 addresses posting a login form 20 times each over 6 h",
+     with_background(web_fleet(300, 20, 6 * 60)), {"source_ips": 300, "nameless_attempts": 6000}),
 ]
 
 SILENT: list[tuple[str, Make]] = [
@@ -62,6 +76,8 @@ SILENT: list[tuple[str, Make]] = [
     ("a spray from one IP is not distributed", lambda: [r | {"src_ip": "203.0.113.1"} for r in distributed()]),
     ("a morning rush on an API answering 200 with a token, no redirect anywhere",
      with_background(web_posts("/api/auth", redirects=False))),
+    # each address posts 40 times in 10 minutes: eight brute forces (brute_force's), not one fleet
+    ("eight addresses brute forcing a login form at machine pace", with_background(web_fleet(8, 40, 10))),
 ]
 
 
