@@ -152,6 +152,11 @@ HORIZON = dt.timedelta(days=7)
 #: Tampering or destruction on a host joins the chain when it starts within this long after the
 #: attacker's own sign-in there (from an attacking address, or a remote-desktop logon).
 PIVOT_WINDOW = dt.timedelta(hours=24)
+#: Credential attacks that name no account (web login forms: the log tells only the address) against
+#: the same target join one campaign while each starts less than this after the ones before ended: a
+#: fleet's addresses take their turns minutes apart, as one address's tries chain into one run
+#: (``brute_force``'s ``run_gap_minutes``).
+FLEET_GAP = dt.timedelta(hours=1)
 #: Windows logon types of a person at the keyboard of the host or on remote desktop.
 _REMOTE_INTERACTIVE = frozenset({"10"})
 #: At most this many sign-ins are read per compromised account.
@@ -906,7 +911,9 @@ class _Builder:
         ]
 
     def campaigns(self) -> list[Incident]:
-        """Credential attacks that led to no compromise, joined when they share a source IP."""
+        """Credential attacks that led to no compromise, joined when they share a source IP, or when they
+        name no account and come from one detector against one target less than ``FLEET_GAP`` apart
+        (a botnet whose every address brute-forces a web form in turn is one campaign, not hundreds)."""
         left = [f for f in self.of_stage("credential_attack") if f.id not in self.used]
         parent = list(range(len(left)))
 
@@ -916,7 +923,7 @@ class _Builder:
                 i = parent[i]
             return i
 
-        for i, j in _sharing([self.ips(f) for f in left]):
+        for i, j in [*_sharing([self.ips(f) for f in left]), *_fleets(left)]:
             parent[find(i)] = find(j)
         groups: dict[int, list[Finding]] = defaultdict(list)
         for i, f in enumerate(left):
@@ -1051,6 +1058,28 @@ def _sharing(sets: Sequence[frozenset[str]]) -> list[tuple[int, int]]:
     owner = first[code]
     pairs = np.unique(which[owner != which] * len(sets) + owner[owner != which])
     return [(int(k // len(sets)), int(k % len(sets))) for k in pairs.tolist()]
+
+
+def _fleets(findings: Sequence[Finding]) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of findings that name no account, of one detector and title against one target
+    (hosts and evidence files), chained in time order while each starts less than ``FLEET_GAP`` after
+    the latest end before it."""
+    def target(i: int) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+        f = findings[i]
+        return f.detector, f.title, tuple(sorted(f.hosts)), tuple(sorted({r.file for r in f.evidence}))
+
+    nameless = sorted((i for i, f in enumerate(findings) if not f.users), key=lambda i: (target(i), findings[i].start))
+    pairs: list[tuple[int, int]] = []
+    for _, group in itertools.groupby(nameless, key=target):
+        head, *rest = group
+        end = findings[head].end
+        for i in rest:
+            if findings[i].start - end < FLEET_GAP:
+                pairs.append((i, head))
+            else:
+                head = i  # a new campaign against this target
+            end = max(end, findings[i].end)
+    return pairs
 
 
 def _sorted_ips(ips: Iterable[str]) -> list[str]:

@@ -246,3 +246,42 @@ def test_sorted_ips_numeric_then_v6_then_text(extra: list[str]) -> None:
     ips = list(quads | set(extra))
     rng.shuffle(ips)
     assert _sorted_ips(ips) == sorted(ips, key=_ip_order)
+
+
+def _nameless(ip: str, minute: float, file: str = "access.log", title: str = "Brute force from one address") -> Finding:
+    start = dt.datetime(2026, 3, 3, 8, tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
+    return _f("brute_force", "T1110.001", title=title, src_ips=[ip], start=start, end=start + dt.timedelta(minutes=3),
+              evidence=[Ref(file, int(minute * 10) + 1)], key=f"ip|{ip}")  # fmt: skip
+
+
+# (name, findings, campaigns expected as sets of source addresses)
+FLEETS: list[tuple[str, list[Finding], list[set[str]]]] = [
+    ("200 addresses brute-forcing one web form in turn, minutes apart: one campaign",
+     [_nameless(f"45.60.{i // 200}.{i % 200 + 1}", 1.7 * i) for i in range(200)],
+     [{f"45.60.{i // 200}.{i % 200 + 1}" for i in range(200)}]),
+    ("two runs against one form three hours apart: two campaigns",
+     [_nameless("45.60.0.1", 0), _nameless("45.61.0.1", 180)], [{"45.60.0.1"}, {"45.61.0.1"}]),
+    ("the chain holds while each starts within the gap of the latest end before it",
+     [_nameless("45.60.0.1", 0), _nameless("45.60.0.2", 50), _nameless("45.60.0.3", 110)],
+     [{"45.60.0.1", "45.60.0.2", "45.60.0.3"}]),
+    ("the same minutes against two sites (two logs): two campaigns",
+     [_nameless("45.60.0.1", 0, "a.log"), _nameless("45.60.0.2", 1, "b.log")], [{"45.60.0.1"}, {"45.60.0.2"}]),
+    ("another detector's finding on the same form is another campaign",
+     [_nameless("45.60.0.1", 0), _nameless("45.60.0.2", 1, title="Distributed password spraying")],
+     [{"45.60.0.1"}, {"45.60.0.2"}]),
+    ("findings that name accounts never join by time alone",
+     [_f("brute_force", "T1110.001", users=["ann"], src_ips=["45.60.0.1"], evidence=[Ref("access.log", 1)], key="ann"),
+      _f("brute_force", "T1110.001", users=["bob"], src_ips=["45.60.0.2"], evidence=[Ref("access.log", 2)], key="bob")],
+     [{"45.60.0.1"}, {"45.60.0.2"}]),
+]
+
+
+@pytest.mark.parametrize(("name", "found", "expect"), FLEETS, ids=[c[0] for c in FLEETS])
+def test_nameless_runs_against_one_target_join_one_campaign(name: str, found: list[Finding], expect: list[set[str]]) -> None:
+    got = incidents.build(found, None).incidents
+    assert all(i.kind == "campaign" for i in got)
+    assert sorted(map(sorted, (set(i.src_ips) for i in got))) == sorted(map(sorted, expect))
+    if len(expect) == 1:
+        (inc,) = got
+        assert inc.title == f"Brute force from {len(expect[0])} IP(s)"
+        assert len(inc.finding_ids) == len(found)
