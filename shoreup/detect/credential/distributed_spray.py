@@ -175,8 +175,10 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     """One finding per campaign: every attributed IP and account, with the signals that tied them."""
     table = arrow(con, _sql(params))
     found: list[Finding] = []
-    if table.num_rows:
-        table = table.filter(pa.array(~_paced(table, params)))
+    if table.num_rows and table.column("user").null_count:
+        paced = _paced(table, params)
+        if paced.any():
+            table = table.filter(pa.array(~paced))
     if not table.num_rows:
         return found
     # In (format, time, ref) order: each format is the tenant as one identity source sees it.
@@ -200,11 +202,8 @@ def _paced(table: pa.Table, params: Params) -> np.ndarray:
     than ``max_accounts_per_ip`` inside one ``fast_window_minutes``. Each is a brute force of its own
     (``brute_force`` reports it), not one of a fleet whose members try a few times each, however
     many tries a slow member makes over hours."""
-    user, _ = cols.codes(table, "user")
+    nameless = np.flatnonzero(np.asarray(table.column("user").is_null()))
     ip, _ = cols.codes(table, "src_ip")
-    nameless = np.flatnonzero(user < 0)
-    if not len(nameless):
-        return np.zeros(table.num_rows, dtype=bool)
     ts = cols.floats(table, "ts")[nameless]
     order = np.lexsort((ts, ip[nameless]))
     by_ip = ip[nameless][order]
