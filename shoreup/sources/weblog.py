@@ -1,7 +1,9 @@
 """Web server access logs (Apache / nginx combined and common format, JSON access logs): login requests.
 
 Reference: Apache ``mod_log_config`` "Common Log Format" and "Combined Log Format"
-(``%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-agent}i\\"``), nginx ``log_format combined``.
+(``%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-agent}i\\"``) and Debian's "vhost_combined"
+(``%v:%p`` first), nginx ``log_format combined`` and the ``main`` of its default configuration (which
+appends ``"$http_x_forwarded_for"``).
 JSON access logs are read with the usual key names (nginx ``escape=json`` templates, ECS, Traefik,
 Caddy-like flat keys): remote_addr / client_ip / clientip / source.ip, request or method + uri /
 path, status, http_user_agent, time_local / @timestamp / time.
@@ -19,13 +21,21 @@ The outcome rule, because a web server only sees the status code:
   (WordPress answers a bad password with 200, XML-RPC always answers 200).
 
 The user is ``%u`` (HTTP authentication user) when present, else null; method ``password``;
-application = the request path. Login requests also go to ``raw`` with Sigma's web server field
+application = the request path; host = the virtual host (``%v``, JSON ``server_name`` / ``host``).
+
+Behind a reverse proxy or load balancer every request comes from the proxy's address. When the
+address logged is a private one (RFC 1918, carrier-grade NAT, loopback, link-local, unique local) and
+the request carries ``X-Forwarded-For``, the source is the rightmost address there that is not a
+private one — each proxy appends the address it saw, so the entries to its left are the client's own
+claim and never trusted (nginx ``real_ip_recursive`` with the private ranges trusted). A public
+sender's header is ignored. Login requests also go to ``raw`` with Sigma's web server field
 names (``c-ip``, ``cs-method``, ``cs-uri-stem``, ``cs-uri-query``, ``sc-status``, ``cs-user-agent`` …).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import IO, Any, Final
@@ -46,12 +56,22 @@ DEFAULT_LOGIN_PATHS: Final = ("/login", "/signin", "/wp-login.php", "/xmlrpc.php
 _FAILURE: Final = frozenset({401, 403, 429})
 _SUCCESS: Final = frozenset({302, 303})
 
-# Reference: Apache combined / common log format; nginx "combined". Referer and user agent optional.
+# Reference: Apache combined / common log format, Apache "vhost_combined" (``%v:%p`` first: Debian's
+# other_vhosts_access.log), nginx "combined" and its default "main" (``"$http_x_forwarded_for"`` last).
+# Referer and user agent optional.
 _LINE: Final = (
-    r"^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<ts>[^\]]+)\] "
+    r"^(?:(?P<vhost>[^\s:]+:\d+) )?(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<ts>[^\]]+)\] "
     r'"(?P<method>[A-Za-z]+) (?P<target>\S+)(?: (?P<proto>[^"]*))?" '
     r"(?P<status>\d{3}) (?P<bytes>\S+)"
-    r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)")?.*$'
+    r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)"(?: "(?P<xff>[^"]*)")?)?.*$'
+)
+#: The addresses of a reverse proxy or load balancer in front of the server (RFC 1918, carrier-grade
+#: NAT, loopback, link-local, unique local): a request from one came from the client its
+#: X-Forwarded-For names last.
+_PROXY_NETS: Final = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+              "::1/128", "fc00::/7", "fe80::/10")
 )
 _LINE_RE: Final = re.compile(_LINE)
 _CHUNK: Final = 8 << 20
@@ -68,6 +88,9 @@ _JSON_KEYS: Final[dict[str, tuple[str, ...]]] = {
            "request.headers.User-Agent"),
     "referer": ("http_referer", "referer", "referrer", "http.request.referrer"),
     "bytes": ("body_bytes_sent", "bytes", "size", "http.response.body.bytes", "DownstreamContentSize"),
+    "xff": ("http_x_forwarded_for", "x_forwarded_for", "xff", "http.request.headers.x-forwarded-for",
+            "request_X-Forwarded-For"),
+    "vhost": ("server_name", "vhost", "http_host", "host", "url.domain", "RequestHost"),
 }
 
 
@@ -203,14 +226,22 @@ def _login_columns(
     reason = pc.if_else(pc.equal(status, 429), "restriction", pc.if_else(failure, "other", pa.scalar(None, pa.string())))
     ua = _nonempty(_unescaped(field("ua")))
     users, domains = _per_value(user_raw, lambda u: normalize_user(u or None))
+    xff = _nonempty(field("xff"))
+    vhost = _nonempty(field("vhost"))
+    if xff.null_count == n:
+        src_ip = _per_value(ip, lambda v: (cj.clean_ip(v), None))[0]
+    else:  # the client behind a proxy: once per distinct (address, X-Forwarded-For)
+        pair = pc.binary_join_element_wise(ip, pc.fill_null(xff, ""), "\n")
+        src_ip = _per_value(pair, lambda v: (_client(*v.split("\n", 1)), None))[0]
     auth_cols = {
         "time": time,
+        "host": _per_value(vhost, lambda v: (_site(v), None))[0],
         "source_format": pa.repeat(FORMAT, n),
         "ref_file": pa.repeat(ctx.path, n),
         "ref_record": ref,
         "user": users,
         "domain": domains,
-        "src_ip": _per_value(ip, lambda v: (cj.clean_ip(v), None))[0],
+        "src_ip": src_ip,
         "outcome": outcome,
         "reason": reason,
         "raw_reason": status_text,
@@ -239,6 +270,8 @@ def _login_columns(
         ("sc-bytes", sc_bytes, pc.invert(pc.is_in(sc_bytes, value_set=pa.array(["", "-"])))),
         ("cs-referer", _unescaped(referer), has_referer),
         ("cs-user-agent", ua, ua.is_valid()),
+        ("cs-host", vhost, vhost.is_valid()),
+        ("x-forwarded-for", xff, pc.fill_null(pc.not_equal(xff, "-"), False)),
     ]
     pieces: list[pa.Array] = []
     for k, (key, values, when) in enumerate(members):
@@ -256,6 +289,7 @@ def _login_columns(
         fields = pa.array(texts, pa.string())
     raw_cols = {
         "time": time,
+        "host": auth_cols["host"],
         "source_format": auth_cols["source_format"],
         "ref_file": auth_cols["ref_file"],
         "ref_record": ref,
@@ -330,13 +364,16 @@ def _event(row: dict[str, Any], time: dt.datetime, ref: int) -> dict[str, Any]:
         "sc-bytes": row.get("bytes") if row.get("bytes") not in (None, "", "-") else None,
         "cs-referer": None if row.get("referer") in (None, "", "-") else _unescape(row.get("referer")),
         "cs-user-agent": ua,
+        "cs-host": row.get("vhost") or None,
+        "x-forwarded-for": row.get("xff") if row.get("xff") not in (None, "", "-") else None,
     }
     return {
         "time": time,
         "ref_record": ref,
+        "host": _site(row.get("vhost")),
         "user": user,
         "domain": domain,
-        "src_ip": cj.clean_ip(row.get("ip")),
+        "src_ip": _client(row.get("ip") or "", row.get("xff") or ""),
         "outcome": outcome,
         "reason": reason,
         "raw_reason": str(status),
@@ -346,6 +383,40 @@ def _event(row: dict[str, Any], time: dt.datetime, ref: int) -> dict[str, Any]:
         "event_code": str(status),
         "fields": orjson.dumps({k: v for k, v in fields.items() if v is not None}).decode(),
     }
+
+
+def _site(vhost: str | None) -> str | None:
+    """The virtual host a request went to (``www.example.org:443`` → ``www.example.org``)."""
+    if not vhost or vhost == "-":
+        return None
+    return vhost.rsplit(":", 1)[0].lower() if vhost.rsplit(":", 1)[-1].isdigit() else vhost.lower()
+
+
+def _is_proxy(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in net for net in _PROXY_NETS if net.version == ip.version)
+
+
+def _client(address: str, xff: str) -> str | None:
+    """The client's address: the request's, or — when that is a proxy's (a private address) and the
+    request carries X-Forwarded-For — the last address there that is not a proxy's, walking from the
+    right as each proxy appended the one it saw (nginx ``real_ip_recursive`` with private addresses
+    trusted). The entries left of it are the client's own say, never trusted."""
+    ip = cj.clean_ip(address)
+    if not xff or xff == "-" or not _is_proxy(ip):
+        return ip
+    for entry in reversed(xff.split(",")):
+        hop = cj.clean_ip(entry)
+        try:
+            ipaddress.ip_address(hop or "")
+        except ValueError:
+            return ip  # "unknown", a name, garbage: the chain cannot be followed
+        if not _is_proxy(hop):
+            return hop
+    return ip
 
 
 def _unescape(value: str | None) -> str | None:
@@ -362,7 +433,6 @@ def _emit(rows: list[dict[str, Any]], ctx: ReadContext) -> Iterator[Batch]:
         n = len(part)
         common = {
             "time": pa.array([r["time"] for r in part], TIME),
-            "host": pa.nulls(n, pa.string()),
             "source_format": pa.array([FORMAT] * n, pa.string()),
             "ref_file": pa.array([ctx.path] * n, pa.string()),
             "ref_record": pa.array([r["ref_record"] for r in part], pa.int64()),
@@ -376,7 +446,9 @@ def _emit(rows: list[dict[str, Any]], ctx: ReadContext) -> Iterator[Batch]:
         yield "auth", pa.RecordBatch.from_arrays(auth_cols, schema=AUTH)
         raw_cols = []
         for field in RAW:
-            if field.name in common:
+            if field.name == "host":
+                raw_cols.append(auth_cols[AUTH.get_field_index("host")])
+            elif field.name in common:
                 raw_cols.append(common[field.name])
             elif field.name == "channel":
                 raw_cols.append(pa.array(["access"] * n, pa.string()))
@@ -471,6 +543,8 @@ def _json_line(
         "bytes": cj.text(_pick(flat, "bytes")),
         "referer": cj.text(_pick(flat, "referer")),
         "ua": cj.text(_pick(flat, "ua")),
+        "xff": cj.text(_pick(flat, "xff")),
+        "vhost": cj.text(_pick(flat, "vhost")),
     }
     event = _event(row, time, line_no)
     event["fields"] = orjson.dumps(flat).decode()

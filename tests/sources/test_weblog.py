@@ -80,7 +80,8 @@ def _adversarial_lines(seed: int, n: int) -> list[str]:
     odd = ["-", "", 'a\\"b', "x\\\\y", "é", "\x1b[31m", "tab\there", "Ω", "\u2028", "{}", "\x7f", "q\\\\\\\"r"]
     out = []
     for _ in range(n):
-        ip = rng.choice(["192.0.2.1", "::ffff:198.51.100.7", "2001:db8::1", "-"])
+        ip = rng.choice(["192.0.2.1", "::ffff:198.51.100.7", "2001:db8::1", "-", "10.0.0.5", "fd00::2"])
+        vhost = rng.choice(["", "", "www.example.org:443 ", "Shop.Example.COM:80 "])
         user = rng.choice(["-", "alice", "CORP\\Bob", "Eve@Corp.example", "ß"])
         ts = rng.choice(["10/Oct/2023:13:55:36 +0000", "31/Dec/2025:23:59:59 -0500", "99/Foo/2023:00:00:00 +0000"])
         method = rng.choice(["POST", "post", "Post", "GET", "POSTED"])
@@ -93,7 +94,10 @@ def _adversarial_lines(seed: int, n: int) -> list[str]:
             ref = rng.choice(["-", "", "https://example.org/", *odd])
             agent = rng.choice(["Mozilla/5.0", "-", "", "curl/8", *odd])
             tail = f' "{ref}" "{agent}"'.replace('"\\"', '"\\\\"')
-        out.append(f'{ip} - {user} [{ts}] "{method} {target}{proto}" {status} {rng.choice(["1", "-"])}{tail}')
+            if rng.random() < 0.5:  # nginx "main": X-Forwarded-For last
+                tail += ' "' + rng.choice(["-", "", "198.51.100.9", "10.1.1.1, 203.0.113.5", "203.0.113.6, 10.0.0.1",
+                                           "unknown", "2001:db8::7, fd00::1", "192.168.1.1, 10.2.2.2"]) + '"'
+        out.append(f'{vhost}{ip} - {user} [{ts}] "{method} {target}{proto}" {status} {rng.choice(["1", "-"])}{tail}')
     return out
 
 
@@ -122,9 +126,69 @@ def test_text_logins_column_wise_equal_row_wise(seed: int) -> None:
         want_raw[no] = event.pop("fields")
         want_auth[no] = event
     assert want_auth and no_time and any("\\u00" in f for f in want_raw.values())  # every branch met
+    assert any(e["host"] for e in want_auth.values())
+    assert {"203.0.113.6", "198.51.100.9", "2001:db8::7"} & {e["src_ip"] for e in want_auth.values()}
     assert stats.events == len(want_auth) and stats.skipped.get("no_timestamp", 0) == no_time
     got = {r["ref_record"]: r for r in out["auth"]}
     assert sorted(got) == sorted(want_auth)
     for no, event in want_auth.items():
         assert {k: got[no][k] for k in event} == event, no
     assert {r["ref_record"]: r["fields"] for r in out["raw"]} == want_raw
+
+
+# (remote address, X-Forwarded-For, the client shoreup takes)
+CLIENTS = [
+    ("203.0.113.9", "", "203.0.113.9"),
+    ("203.0.113.9", "198.51.100.7", "203.0.113.9"),  # a public sender: its header is its own say
+    ("10.0.0.5", "198.51.100.7", "198.51.100.7"),  # behind a load balancer
+    ("10.0.0.5", "1.2.3.4, 198.51.100.7", "198.51.100.7"),  # the client's own left entries never trusted
+    ("10.0.0.5", "1.2.3.4, 198.51.100.7, 10.0.0.9, 172.16.4.4", "198.51.100.7"),  # proxies walked from the right
+    ("127.0.0.1", "2001:db8::7, fd00::1", "2001:db8::7"),
+    ("::ffff:192.168.1.1", "::ffff:198.51.100.8", "198.51.100.8"),
+    ("100.64.1.1", "198.51.100.7", "198.51.100.7"),  # carrier-grade NAT range of cloud balancers
+    ("10.0.0.5", "unknown", "10.0.0.5"),  # a chain that cannot be followed: the sender
+    ("10.0.0.5", "198.51.100.7, unknown", "10.0.0.5"),
+    ("10.0.0.5", "10.0.0.6, 10.0.0.7", "10.0.0.5"),  # only proxies: the sender
+    ("10.0.0.5", "-", "10.0.0.5"),
+    ("-", "198.51.100.7", None),
+]
+
+
+@pytest.mark.parametrize(("remote", "xff", "client"), CLIENTS)
+def test_client_behind_a_proxy(remote: str, xff: str, client: str | None) -> None:
+    assert weblog._client(remote, xff) == client
+    line = f'{remote} - - [03/Mar/2026:10:00:01 +0000] "POST /login HTTP/1.1" 401 45 "-" "curl"'
+    out, stats = read_bytes(weblog, (line + (f' "{xff}"' if xff else "") + "\n").encode())
+    assert stats.events == 1 and out["auth"][0]["src_ip"] == client
+    fields = json.loads(out["raw"][0]["fields"])
+    assert fields.get("c-ip") == (remote if remote != "-" else "-") and fields.get("x-forwarded-for") == (
+        xff if xff not in ("", "-") else None)
+
+
+def test_vhost_combined() -> None:
+    """Apache's vhost_combined (Debian's other_vhosts_access.log): the site is the host of the event."""
+    lines = (
+        b'www.example.org:443 203.0.113.9 - - [03/Mar/2026:10:00:01 +0000] "POST /wp-login.php HTTP/1.1" 200 4520 '
+        b'"-" "Mozilla/5.0"\n'
+        b'Blog.Example.ORG:80 2001:db8::1 - - [03/Mar/2026:10:00:02 +0000] "POST /xmlrpc.php HTTP/1.1" 200 4 "-" "x"\n'
+        b'www.example.org:443 203.0.113.9 - - [03/Mar/2026:10:00:03 +0000] "GET / HTTP/1.1" 200 45 "-" "x"\n'
+    )
+    assert weblog.sniff(lines, "other_vhosts_access.log")
+    out, stats = read_bytes(weblog, lines)
+    assert stats.events == 2 and stats.skipped == {"not_login_request": 1}
+    assert [(r["host"], r["src_ip"]) for r in out["auth"]] == [("www.example.org", "203.0.113.9"),
+                                                              ("blog.example.org", "2001:db8::1")]
+    assert [r["host"] for r in out["raw"]] == ["www.example.org", "blog.example.org"]
+    assert json.loads(out["raw"][0]["fields"])["cs-host"] == "www.example.org:443"
+    # a combined line whose first token looks like an address with a port stays a combined line
+    plain = b'::1 - - [03/Mar/2026:10:00:01 +0000] "POST /login HTTP/1.1" 401 45 "-" "x"\n'
+    out, _ = read_bytes(weblog, plain)
+    assert out["auth"][0]["src_ip"] == "::1" and out["auth"][0]["host"] is None
+
+
+def test_json_access_log_behind_a_proxy() -> None:
+    doc = {"remote_addr": "10.0.0.5", "http_x_forwarded_for": "1.2.3.4, 198.51.100.7", "host": "Shop.Example.com",
+           "request": "POST /login HTTP/1.1", "status": 401, "time_local": "03/Mar/2026:10:00:01 +0000"}
+    out, stats = read_bytes(weblog, json.dumps(doc).encode() + b"\n")
+    assert stats.events == 1
+    assert (out["auth"][0]["src_ip"], out["auth"][0]["host"]) == ("198.51.100.7", "shop.example.com")
