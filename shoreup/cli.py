@@ -41,6 +41,14 @@ MailOpt = Annotated[
 ]
 OrgOpt = Annotated[str | None, typer.Option("--org", help="Organization config (TOML): domains, people.")]
 OrgNameOpt = Annotated[str, typer.Option("--org-name", help="Name of the reporting organization (STIX).")]
+LoginPathOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--login-path",
+        help="Web access logs: another login endpoint (a path prefix such as /owa/auth or /my/login; "
+        "repeatable), besides /login, /signin, /wp-login.php, /xmlrpc.php, /user/login and /api/auth.",
+    ),
+]
 TlpOpt = Annotated[str, typer.Option("--tlp", help="TLP marking of the STIX bundle: white, green, amber, red.")]
 
 
@@ -72,6 +80,7 @@ def hunt(
     db: Annotated[str | None, typer.Option("--db", help="Keep the normalized events in this DuckDB file.")] = None,
     year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none (e.g. Europe/Paris).")] = "UTC",
+    login_path: LoginPathOpt = None,
     detector: Annotated[
         list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors (repeatable).")
     ] = None,
@@ -107,7 +116,7 @@ def hunt(
         raise _fail(f"unknown engine {engine!r}: use duckdb or spark")
     code = run_hunt(
         paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma, outputs=outputs,
-        spark_master=spark_master if engine == "spark" else None, jobs=jobs,
+        spark_master=spark_master if engine == "spark" else None, jobs=jobs, login_paths=login_path,
     )
     raise typer.Exit(code)
 
@@ -126,6 +135,7 @@ def run_hunt(
     outputs: Outputs | None = None,
     spark_master: str | None = None,
     jobs: int | None = None,
+    login_paths: list[str] | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -134,11 +144,10 @@ def run_hunt(
     from shoreup.errors import ShoreupError
     from shoreup.report import emit_outputs, terminal
     from shoreup.report import json as json_report
-    from shoreup.sources._base import ReadOptions
 
     outputs = outputs or Outputs()
     err = Console(stderr=True, highlight=False)
-    options = ReadOptions(year=year, tz=_zone(tz))
+    options = _read_options(year, tz, login_paths)
     mail_paths = [*outputs.mail, *(p for p in paths if incidents.is_mail_input(p))]
     log_paths = [p for p in paths if not incidents.is_mail_input(p)]
     try:
@@ -201,6 +210,17 @@ def _rules_summary(detectors: list[str] | None) -> Any:
     return sigma.last_load_summary()
 
 
+def _read_options(year: int | None, tz: str, login_paths: list[str] | None) -> Any:
+    """The readers' options from the command line (bad usage exits 2)."""
+    from shoreup.sources._base import ReadOptions
+
+    paths = [p.strip() for p in login_paths or []]
+    bad = [p for p in paths if not p.startswith("/") or any(c.isspace() for c in p)]
+    if bad:
+        raise _fail(f"--login-path takes a path starting with '/', not {bad[0]!r}")
+    return ReadOptions(year=year, tz=_zone(tz), login_paths=tuple(paths))
+
+
 def _zone(name: str) -> dt.tzinfo:
     import zoneinfo
 
@@ -259,6 +279,7 @@ def ingest(
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
     year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
+    login_path: LoginPathOpt = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; the rest spills to disk.")] = "1GB",
 ) -> None:
     """Write the normalized events as Parquet, partitioned by table and date, for data lakes and Spark."""
@@ -267,7 +288,6 @@ def ingest(
     from shoreup.engine import lake
     from shoreup.errors import ShoreupError
     from shoreup.report import terminal
-    from shoreup.sources._base import ReadOptions
 
     if append and overwrite:
         raise _fail("--append and --overwrite exclude each other")
@@ -276,7 +296,7 @@ def ingest(
     try:
         with _progress(err, quiet=False) as progress:
             report, written = lake.ingest(
-                paths, to, mode, ReadOptions(year=year, tz=_zone(tz)), fmt, memory_limit, progress
+                paths, to, mode, _read_options(year, tz, login_path), fmt, memory_limit, progress
             )
     except ShoreupError as e:
         raise _fail(str(e)) from None
@@ -306,6 +326,7 @@ def posture(
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
     year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
+    login_path: LoginPathOpt = None,
 ) -> None:
     """MFA coverage and legacy authentication per source, and attacked accounts that lack MFA."""
     from rich.console import Console
@@ -317,12 +338,11 @@ def posture(
     from shoreup.posture import assess
     from shoreup.report import json as json_report
     from shoreup.report.posture import render
-    from shoreup.sources._base import ReadOptions
 
     err = Console(stderr=True, highlight=False)
     try:
         with Store() as store:
-            report = pipeline.ingest(paths, store, ReadOptions(year=year, tz=_zone(tz)), fmt=fmt)
+            report = pipeline.ingest(paths, store, _read_options(year, tz, login_path), fmt=fmt)
             attacks = [n for n in registry.names() if str(registry.load(n).TECHNIQUE).startswith("T1110")]
             findings = pipeline.detect(store, attacks)
             result = assess(store.con, findings)
@@ -430,13 +450,15 @@ def watch(
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
     year: Annotated[int | None, typer.Option(help="Year of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
+    login_path: LoginPathOpt = None,
     detector: Annotated[list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors.")] = None,
 ) -> None:
     """Follow growing logs and raise alerts within seconds; survives restarts and log rotation."""
     from shoreup.watch import main as watch_main
 
     raise typer.Exit(
-        watch_main(paths or [], state, alerts, webhook, syslog_port, fmt, year=year, tz=_zone(tz), detectors=detector)
+        watch_main(paths or [], state, alerts, webhook, syslog_port, fmt, detectors=detector,
+                   options=_read_options(year, tz, login_path))
     )
 
 

@@ -108,3 +108,19 @@ def test_formats_lists_every_reader_with_its_help_line() -> None:
     lines = res.stdout.decode().splitlines()
     assert [ln.split()[0] for ln in lines] == sources.names()
     assert all(len(ln.split(None, 1)) == 2 for ln in lines)
+
+
+def test_login_path_adds_a_web_login_endpoint(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("".join(
+        f'203.0.113.9 - - [03/Mar/2026:10:00:{s:02d} +0000] "POST /owa/auth.owa HTTP/1.1" 401 45 "-" "curl"\n'
+        for s in range(30)
+    ))
+    plain = json.loads(run("hunt", str(log), "--json").stdout)
+    assert plain["summary"]["events"] == 0 and plain["summary"]["skipped"] == {"not_login_request": 30}
+    res = run("hunt", str(log), "--json", "--login-path", "/owa/auth", "--login-path", "/ecp/")
+    doc = json.loads(res.stdout)
+    assert doc["summary"]["events"] == 30 and res.returncode == 1
+    assert [f["src_ips"] for f in doc["findings"] if f["detector"] == "brute_force"] == [["203.0.113.9"]]
+    bad = run("hunt", str(log), "--login-path", "owa")
+    assert bad.returncode == 2 and b"--login-path" in bad.stderr

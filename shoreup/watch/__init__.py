@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from shoreup.sources._base import ReadOptions
     from shoreup.watch.watcher import Watcher
 
 __all__ = ["Watcher", "main"]
@@ -53,6 +54,7 @@ def main(
     *,
     year: int | None = None,
     tz: dt.tzinfo = dt.UTC,
+    options: ReadOptions | None = None,
     detectors: Sequence[str] | None = None,
     retention_hours: float = 168.0,
     memory_limit: str = "1GB",
@@ -74,7 +76,7 @@ def main(
     try:
         watcher = Watcher(
             paths, state, alerts, webhook, syslog_port, fmt,
-            options=ReadOptions(year=year, tz=tz), detectors=detectors,
+            options=options or ReadOptions(year=year, tz=tz), detectors=detectors,
             retention=dt.timedelta(hours=retention_hours), memory_limit=memory_limit, out=out, err=err,
         )
     except ShoreupError as e:
