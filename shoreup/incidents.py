@@ -850,6 +850,15 @@ class _Builder:
         self.stage = {f.id: stage_of(f) for f in findings}
         self.used: set[str] = set()
         self._ips: dict[str, frozenset[str]] = {}
+        self._single: dict[str, tuple[int, list[str]]] | None = None
+
+    def single_factor(self, users: Sequence[str]) -> dict[str, tuple[int, list[str]]]:
+        """:func:`_single_factor` of ``users``, asked once for every account any attack targeted (one
+        scan of the sign-ins, not one per incident)."""
+        if self._single is None:
+            every = {u for f in self.findings if self.stage[f.id] in ("credential_attack", "compromise") for u in f.users}
+            self._single = _single_factor(self.con, sorted(every))
+        return {u: self._single[u] for u in users if u in self._single}
 
     def ips(self, f: Finding) -> frozenset[str]:
         """``f``'s source addresses as a set, made once (a campaign names 100,000 of them)."""
@@ -996,7 +1005,7 @@ class _Builder:
             actions.append(Action("revoke_sessions", tuple(compromised),
                                   "sessions and refresh tokens issued since the compromise may be the attacker's"))  # fmt: skip
         targeted = sorted({u for f in members if self.stage[f.id] in ("credential_attack", "compromise") for u in f.users})
-        single = _single_factor(self.con, targeted)
+        single = self.single_factor(targeted)
         gap = {u for f in self.findings if f.detector == "mfa_gap" for u in f.users if u in targeted}
         mfa = sorted(set(single) | gap)
         if mfa:
