@@ -35,6 +35,7 @@ ATTACKS: dict[str, tuple[str, ...]] = {
     "daily_spray": ("okta",),
     "distributed_spray": ("sshd", "entra"),
     "credential_stuffing": ("okta", "cloudtrail", "weblog"),
+    "web_brute_force": ("weblog",),
     "mfa_push_bombing": ("okta",),
     "full_chain": ("mail", "entra", "windows"),
 }
@@ -136,6 +137,8 @@ def generate(
                                    "okta", "stuffing-okta-1"))
         add(sc.console_stuffing(rng_for("stuffing-aws"), world, day + dt.timedelta(hours=8)))
         add(sc.web_stuffing(rng_for("stuffing-web"), world, day + dt.timedelta(hours=20)))
+    if "web_brute_force" in names:
+        add(sc.web_brute_force(rng_for("brute-web"), world, day + dt.timedelta(hours=9, minutes=30)))
     if "mfa_push_bombing" in names:
         add(sc.mfa_push_bombing(rng_for("mfa"), _world(world, pool), day + dt.timedelta(hours=17)))
     if "full_chain" in names:

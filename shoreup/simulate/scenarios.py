@@ -460,6 +460,35 @@ def web_stuffing(rng: random.Random, world: World, at: dt.datetime) -> Result:
     return out, [], sc
 
 
+def web_brute_force(rng: random.Random, world: World, at: dt.datetime, bots: int = 3, guesses: int = 40) -> Result:
+    """Rented addresses take turns at the portal's login form, each a burst of guesses at one account
+    (the access log names none), minutes apart so that no address stays long; the last one gets in."""
+    sid = "brute-web-1"
+    victim = rng.choice(world.org.users[len(world.org.admins):])
+    ua = rng.choice(STUFFING_UAS)
+    out: list[Attempt] = []
+    ips: list[str] = []
+    t = at
+    place = None
+    for _ in range(bots):
+        ip, place = _attacker(rng)
+        ips.append(ip)
+        for _ in range(guesses):
+            out.append(Attempt(t, victim, ip, "failure", "bad_password", "password", user_agent=ua, scenario=sid,
+                               fmt="weblog", place=place, app="/login"))
+            t += dt.timedelta(seconds=rng.uniform(1.0, 3.0))
+        t += dt.timedelta(minutes=rng.uniform(8, 20))  # the next address takes over
+    got_in = out[-1].time + dt.timedelta(seconds=2)
+    out.append(Attempt(got_in, victim, ips[-1], "success", None, "password", user_agent=ua, scenario=sid,
+                       fmt="weblog", place=place, app="/login"))
+    sc = Scenario(sid, "brute_force", "T1110.001", at, got_in, set(), set(ips), expect=["brute_force"],
+                  notes=f"{bots} addresses take turns at POST /login, {guesses} guesses each in about "
+                        f"{2 * guesses} s, 8–20 min apart; the last is redirected (302): the password was "
+                        "guessed. The access log names no account",
+                  extra={"account": victim})
+    return out, [], sc
+
+
 def mfa_push_bombing(rng: random.Random, world: World, at: dt.datetime, fmt: str = "okta", pushes: int = 24) -> Result:
     """The password is known; the attacker sends push after push until the tired user approves one."""
     org = world.org

@@ -16,7 +16,10 @@ A stale password on a device is one account, never a spray.
 
 Sources that log no account (web logs: user null) fire on ``min_anonymous_failures`` failed logins
 from one source in a session, when fewer than ``max_anonymous_success_share`` of its login
-attempts succeed: a guessing tool at a login form, spray or brute force (the log cannot tell).
+attempts succeed: a guessing tool at a login form, spray or brute force (the log cannot tell) — the
+patient kind. A session whose account-less failures ever came at machine pace (``brute_force``'s own
+window thresholds, at their least: 10 in 10 minutes or 5 in a minute) is ``brute_force``'s finding,
+not this one: one report per address and burst.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
-from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
+from shoreup.detect.credential import arrow, brute_force, evidence_refs, hosts_of, remembered, rows, utc
 from shoreup.detect.credential._shared import GUESS, PASSWORD_OK, SUCCESS_PAIRS, span_text
 from shoreup.findings import MAX_EVIDENCE, Finding, iso
 
@@ -179,6 +182,13 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
     anon_so_far = cols.running(anonymous, new_s)
     users_at = cols.group_first((fast_users >= params.min_fast_users) | (users_so_far >= params.min_users), new_s)
     anon_at = cols.group_first(anon_so_far >= params.min_anonymous_failures, new_s)
+    # Account-less failures at brute_force's pace (its thresholds before any baseline raises them):
+    # that detector reports the burst, with whether the address then got in.
+    bf = brute_force.Params()
+    paced = anonymous & (
+        (cols.sliding(ts, float(bf.window_minutes) * 60, hit=anonymous, group=session_id) >= bf.min_failures)
+        | (cols.sliding(ts, float(bf.fast_window_seconds), hit=anonymous, group=session_id) >= bf.min_fast_failures)
+    )
     candidates = np.flatnonzero((users_at < n) | (anon_at < n))
     if not len(candidates):
         return []
@@ -197,7 +207,8 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
         targets = cols.distinct_sorted(u[x], users, user_rank)
         anon, anon_ok = int(anonymous[lo:hi].sum()), int(((u < 0) & ~g).sum())
         spray = users_at[c] < n and len(targets) >= float(params.min_unexplained_share) * n_users
-        form = anon_at[c] < n and anon_ok <= float(params.max_anonymous_success_share) * (anon + anon_ok)
+        form = (anon_at[c] < n and anon_ok <= float(params.max_anonymous_success_share) * (anon + anon_ok)
+                and not paced[lo:hi].any())
         if not (spray or form):
             continue
         rows_ = order[lo:hi]

@@ -32,8 +32,8 @@ def kerberos_like() -> list[dict[str, object]]:  # nine accounts in a few millis
             for k in range(9)]
 
 
-def web_form() -> list[dict[str, object]]:  # a web login form: no account name, only the address
-    return [ev(k * 4, None, "203.0.113.77", reason="other") for k in range(60)]
+def web_form(gap: float = 240) -> list[dict[str, object]]:  # a web login form: no account name, only the address
+    return [ev(k * gap, None, "203.0.113.77", reason="other") for k in range(60)]
 
 
 def spray_then_success() -> list[dict[str, object]]:
@@ -51,12 +51,15 @@ FIRE: list[tuple[str, Make, dict[str, object]]] = [
     ("one try per account per day for a week", week_of_daily_tries, {"accounts": 25, "attempts": 175}),
     ("machine pace, nine accounts", kerberos_like, {"accounts": 9, "unknown_accounts": 7}),
     ("spray across a clock-bucket edge", lambda: spray_one_ip(12, gap=20, at=HOUR - 120), {"accounts": 12}),
-    ("web login form, no account names", web_form, {"anonymous_failures": 60, "accounts": 0}),
+    ("web login form, no account names, one guess every 4 minutes", web_form,
+     {"anonymous_failures": 60, "accounts": 0}),
     ("spray then a sign-in from the same IP", spray_then_success, {"severity": "high", "signed_in_after": ["user007"]}),
     ("spray from behind the tenant's NAT", spray_through_nat, {"src_ips": ["198.51.100.1"], "accounts_min": 300}),
 ]
 
 SILENT: list[tuple[str, Make]] = [
+    # 15 guesses a minute: brute_force's finding (see test_one_report_per_address_and_burst)
+    ("web login form guessed at machine pace", lambda: web_form(4)),
     *HARD_NEGATIVES,
     ("a shared kiosk: three people mistype", lambda: [ev(k * 300, f"user{k:03d}", "100.99.0.1") for k in range(3)]),
     ("brute force on one account is not a spray", lambda: [ev(k, "root", "203.0.113.5") for k in range(100)]),
@@ -77,3 +80,11 @@ def test_fires(name: str, make: Make, expect: dict[str, object]) -> None:
 @pytest.mark.parametrize(("name", "make"), SILENT, ids=[c[0] for c in SILENT])
 def test_stays_silent(name: str, make: Make) -> None:
     assert [f.summary for f in hunt("password_spray", make())] == []
+
+
+@pytest.mark.parametrize(("gap", "detector"), [(4, "brute_force"), (240, "password_spray")])
+def test_one_report_per_address_and_burst(gap: float, detector: str) -> None:
+    """A login form guessed from one address, no account logged: a burst is brute_force's, a patient
+    guesser password_spray's — never both."""
+    both = [f for name in ("brute_force", "password_spray") for f in hunt(name, web_form(gap))]
+    assert [f.detector for f in both] == [detector]
