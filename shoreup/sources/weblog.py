@@ -409,14 +409,30 @@ def _client(address: str, xff: str) -> str | None:
     if not xff or xff == "-" or not _is_proxy(ip):
         return ip
     for entry in reversed(xff.split(",")):
-        hop = cj.clean_ip(entry)
-        try:
-            ipaddress.ip_address(hop or "")
-        except ValueError:
+        hop = _hop(entry)
+        if hop is None:
             return ip  # "unknown", a name, garbage: the chain cannot be followed
         if not _is_proxy(hop):
             return hop
     return ip
+
+
+def _hop(entry: str) -> str | None:
+    """One X-Forwarded-For entry as an address: ``1.2.3.4``, ``1.2.3.4:5678`` and ``[2001:db8::1]:443``
+    (as Azure's gateways write them) or a bare IPv6 address; None for anything else."""
+    text = (cj.clean_ip(entry) or "").strip('"')
+    if text.startswith("["):
+        close = text.find("]")
+        port = text[close + 2 :] if close > 0 and text[close + 1 : close + 2] == ":" else ""
+        text = text[1:close] if close > 0 and (close == len(text) - 1 or port.isdigit()) else ""
+    elif text.count(":") == 1:
+        text, port = text.split(":", 1)
+        text = text if port.isdigit() else ""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return text
 
 
 def _unescape(value: str | None) -> str | None:
