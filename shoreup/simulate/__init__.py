@@ -36,6 +36,7 @@ ATTACKS: dict[str, tuple[str, ...]] = {
     "distributed_spray": ("sshd", "entra"),
     "credential_stuffing": ("okta", "cloudtrail", "weblog"),
     "web_brute_force": ("weblog",),
+    "web_botnet": ("weblog",),
     "mfa_push_bombing": ("okta",),
     "full_chain": ("mail", "entra", "windows"),
 }
@@ -139,6 +140,8 @@ def generate(
         add(sc.web_stuffing(rng_for("stuffing-web"), world, day + dt.timedelta(hours=20)))
     if "web_brute_force" in names:
         add(sc.web_brute_force(rng_for("brute-web"), world, day + dt.timedelta(hours=9, minutes=30)))
+    if "web_botnet" in names:  # on the first day: a day apart from the stuffing when there are two
+        add(sc.web_botnet(rng_for("botnet-web"), world, world.start + dt.timedelta(hours=2)))
     if "mfa_push_bombing" in names:
         add(sc.mfa_push_bombing(rng_for("mfa"), _world(world, pool), day + dt.timedelta(hours=17)))
     if "full_chain" in names:

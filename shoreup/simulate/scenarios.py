@@ -460,6 +460,27 @@ def web_stuffing(rng: random.Random, world: World, at: dt.datetime) -> Result:
     return out, [], sc
 
 
+def web_botnet(rng: random.Random, world: World, at: dt.datetime, bots: int = 120, posts: int = 20,
+               hours: float = 6.0) -> Result:
+    """A slow botnet at the portal's login form: each bot posts a few dozen times over hours, never
+    fast enough to fill any per-address counter (fail2ban's 5 in 10 minutes, CrowdSec's buckets)."""
+    sid = "botnet-web-1"
+    ua = rng.choice(STUFFING_UAS)
+    out: list[Attempt] = []
+    for _ in range(bots):
+        ip, place = _attacker(rng)
+        for _ in range(posts):
+            t = at + dt.timedelta(seconds=rng.uniform(0, hours * 3600))
+            out.append(Attempt(t, "-", ip, "failure", "bad_password", "password", user_agent=ua, scenario=sid,
+                               fmt="weblog", place=place, app="/login"))
+    sc = Scenario(sid, "credential_stuffing", "T1110.004", min(a.time for a in out), max(a.time for a in out),
+                  set(), {a.ip for a in out}, expect=["distributed_spray"],
+                  notes=f"{bots} addresses each post the login form {posts} times over {hours:g} h (about one post "
+                        f"in {60 * hours / posts:.0f} min per address), all answered 401; the access log names no "
+                        "account")
+    return out, [], sc
+
+
 def web_brute_force(rng: random.Random, world: World, at: dt.datetime, bots: int = 3, guesses: int = 40) -> Result:
     """Rented addresses take turns at the portal's login form, each a burst of guesses at one account
     (the access log names none), minutes apart so that no address stays long; the last one gets in."""
