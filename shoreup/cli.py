@@ -49,6 +49,14 @@ LoginPathOpt = Annotated[
         "repeatable), besides /login, /signin, /wp-login.php, /xmlrpc.php, /user/login and /api/auth.",
     ),
 ]
+TrustedProxyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy",
+        help="Web access logs: a network (CIDR) of proxies in front of the site, e.g. a CDN's (repeatable); "
+        "requests from it are attributed to the client its X-Forwarded-For names. Private ranges always are.",
+    ),
+]
 TlpOpt = Annotated[str, typer.Option("--tlp", help="TLP marking of the STIX bundle: white, green, amber, red.")]
 
 
@@ -81,6 +89,7 @@ def hunt(
     year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none (e.g. Europe/Paris).")] = "UTC",
     login_path: LoginPathOpt = None,
+    trusted_proxy: TrustedProxyOpt = None,
     detector: Annotated[
         list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors (repeatable).")
     ] = None,
@@ -117,6 +126,7 @@ def hunt(
     code = run_hunt(
         paths, json_out, fmt, db, year, tz, detector, memory_limit, verbose, sigma=sigma, outputs=outputs,
         spark_master=spark_master if engine == "spark" else None, jobs=jobs, login_paths=login_path,
+        trusted_proxies=trusted_proxy,
     )
     raise typer.Exit(code)
 
@@ -136,6 +146,7 @@ def run_hunt(
     spark_master: str | None = None,
     jobs: int | None = None,
     login_paths: list[str] | None = None,
+    trusted_proxies: list[str] | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -147,7 +158,7 @@ def run_hunt(
 
     outputs = outputs or Outputs()
     err = Console(stderr=True, highlight=False)
-    options = _read_options(year, tz, login_paths)
+    options = _read_options(year, tz, login_paths, trusted_proxies)
     mail_paths = [*outputs.mail, *(p for p in paths if incidents.is_mail_input(p))]
     log_paths = [p for p in paths if not incidents.is_mail_input(p)]
     try:
@@ -210,15 +221,25 @@ def _rules_summary(detectors: list[str] | None) -> Any:
     return sigma.last_load_summary()
 
 
-def _read_options(year: int | None, tz: str, login_paths: list[str] | None) -> Any:
+def _read_options(
+    year: int | None, tz: str, login_paths: list[str] | None, trusted_proxies: list[str] | None = None
+) -> Any:
     """The readers' options from the command line (bad usage exits 2)."""
+    import ipaddress
+
     from shoreup.sources._base import ReadOptions
 
     paths = [p.strip() for p in login_paths or []]
     bad = [p for p in paths if not p.startswith("/") or any(c.isspace() for c in p)]
     if bad:
         raise _fail(f"--login-path takes a path starting with '/', not {bad[0]!r}")
-    return ReadOptions(year=year, tz=_zone(tz), login_paths=tuple(paths))
+    nets = [n.strip() for n in trusted_proxies or []]
+    for n in nets:
+        try:
+            ipaddress.ip_network(n, strict=False)
+        except ValueError:
+            raise _fail(f"--trusted-proxy takes a network such as 173.245.48.0/20, not {n!r}") from None
+    return ReadOptions(year=year, tz=_zone(tz), login_paths=tuple(paths), trusted_proxies=tuple(nets))
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -280,6 +301,7 @@ def ingest(
     year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
     login_path: LoginPathOpt = None,
+    trusted_proxy: TrustedProxyOpt = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; the rest spills to disk.")] = "1GB",
 ) -> None:
     """Write the normalized events as Parquet, partitioned by table and date, for data lakes and Spark."""
@@ -296,7 +318,7 @@ def ingest(
     try:
         with _progress(err, quiet=False) as progress:
             report, written = lake.ingest(
-                paths, to, mode, _read_options(year, tz, login_path), fmt, memory_limit, progress
+                paths, to, mode, _read_options(year, tz, login_path, trusted_proxy), fmt, memory_limit, progress
             )
     except ShoreupError as e:
         raise _fail(str(e)) from None
@@ -327,6 +349,7 @@ def posture(
     year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
     login_path: LoginPathOpt = None,
+    trusted_proxy: TrustedProxyOpt = None,
 ) -> None:
     """MFA coverage and legacy authentication per source, and attacked accounts that lack MFA."""
     from rich.console import Console
@@ -342,7 +365,7 @@ def posture(
     err = Console(stderr=True, highlight=False)
     try:
         with Store() as store:
-            report = pipeline.ingest(paths, store, _read_options(year, tz, login_path), fmt=fmt)
+            report = pipeline.ingest(paths, store, _read_options(year, tz, login_path, trusted_proxy), fmt=fmt)
             attacks = [n for n in registry.names() if str(registry.load(n).TECHNIQUE).startswith("T1110")]
             findings = pipeline.detect(store, attacks)
             result = assess(store.con, findings)
@@ -451,6 +474,7 @@ def watch(
     year: Annotated[int | None, typer.Option(help="Year of year-less syslog.")] = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
     login_path: LoginPathOpt = None,
+    trusted_proxy: TrustedProxyOpt = None,
     detector: Annotated[list[str] | None, typer.Option("--detector", "-d", help="Run only these detectors.")] = None,
 ) -> None:
     """Follow growing logs and raise alerts within seconds; survives restarts and log rotation."""
@@ -458,7 +482,7 @@ def watch(
 
     raise typer.Exit(
         watch_main(paths or [], state, alerts, webhook, syslog_port, fmt, detectors=detector,
-                   options=_read_options(year, tz, login_path))
+                   options=_read_options(year, tz, login_path, trusted_proxy))
     )
 
 

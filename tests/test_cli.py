@@ -124,3 +124,18 @@ def test_login_path_adds_a_web_login_endpoint(tmp_path: Path) -> None:
     assert [f["src_ips"] for f in doc["findings"] if f["detector"] == "brute_force"] == [["203.0.113.9"]]
     bad = run("hunt", str(log), "--login-path", "owa")
     assert bad.returncode == 2 and b"--login-path" in bad.stderr
+    bad = run("hunt", str(log), "--trusted-proxy", "cloudflare")
+    assert bad.returncode == 2 and b"--trusted-proxy" in bad.stderr
+
+
+def test_trusted_proxy_attributes_requests_to_the_client(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("".join(
+        f'173.245.48.{s % 16} - - [03/Mar/2026:10:00:{s:02d} +0000] "POST /login HTTP/1.1" 401 45 "-" "curl" '
+        f'"203.0.113.{s % 2}"\n' for s in range(40)
+    ))
+    args = ("hunt", str(log), "--json", "-d", "brute_force")
+    edge = json.loads(run(*args).stdout)  # each CDN edge address on its own: 2 or 3 tries, no burst
+    assert edge["findings"] == []
+    doc = json.loads(run(*args, "--trusted-proxy", "173.245.48.0/20").stdout)
+    assert sorted(ip for f in doc["findings"] for ip in f["src_ips"]) == ["203.0.113.0", "203.0.113.1"]

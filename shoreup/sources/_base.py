@@ -80,6 +80,7 @@ class ReadOptions:
     year: int | None = None  # year for year-less syslog timestamps
     tz: dt.tzinfo = dt.UTC  # zone of local timestamps without an offset
     login_paths: tuple[str, ...] = ()  # web access logs: extra login endpoints
+    trusted_proxies: tuple[str, ...] = ()  # web access logs: CIDRs of proxies in front (CDNs), besides private ones
 
 
 class SegmentUnsafe(Exception):

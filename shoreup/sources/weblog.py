@@ -28,7 +28,8 @@ address logged is a private one (RFC 1918, carrier-grade NAT, loopback, link-loc
 the request carries ``X-Forwarded-For``, the source is the rightmost address there that is not a
 private one — each proxy appends the address it saw, so the entries to its left are the client's own
 claim and never trusted (nginx ``real_ip_recursive`` with the private ranges trusted). A public
-sender's header is ignored. Login requests also go to ``raw`` with Sigma's web server field
+sender's header is ignored, unless its network is given as a trusted proxy
+(``ReadOptions.trusted_proxies``, ``--trusted-proxy CIDR``: a CDN such as Cloudflare in front of the site). Login requests also go to ``raw`` with Sigma's web server field
 names (``c-ip``, ``cs-method``, ``cs-uri-stem``, ``cs-uri-query``, ``sc-status``, ``cs-user-agent`` …).
 """
 
@@ -232,7 +233,8 @@ def _login_columns(
         src_ip = _per_value(ip, lambda v: (cj.clean_ip(v), None))[0]
     else:  # the client behind a proxy: once per distinct (address, X-Forwarded-For)
         pair = pc.binary_join_element_wise(ip, pc.fill_null(xff, ""), "\n")
-        src_ip = _per_value(pair, lambda v: (_client(*v.split("\n", 1)), None))[0]
+        nets = proxy_nets(ctx.options)
+        src_ip = _per_value(pair, lambda v: (_client(*_split_pair(v), nets=nets), None))[0]
     auth_cols = {
         "time": time,
         "host": _per_value(vhost, lambda v: (_site(v), None))[0],
@@ -285,7 +287,7 @@ def _login_columns(
     if len(odd):
         texts = fields.to_pylist()
         for i in odd.tolist():
-            texts[i] = _event(sel[i].as_py(), time[i].as_py(), int(ref[i].as_py()))["fields"]
+            texts[i] = _event(sel[i].as_py(), time[i].as_py(), int(ref[i].as_py()), proxy_nets(ctx.options))["fields"]
         fields = pa.array(texts, pa.string())
     raw_cols = {
         "time": time,
@@ -340,7 +342,7 @@ def _per_value(values: pa.Array, fn: Any) -> tuple[pa.Array, pa.Array]:
     return firsts.take(enc.indices), seconds.take(enc.indices)
 
 
-def _event(row: dict[str, Any], time: dt.datetime, ref: int) -> dict[str, Any]:
+def _event(row: dict[str, Any], time: dt.datetime, ref: int, nets: Nets = _PROXY_NETS) -> dict[str, Any]:
     target = row.get("target") or ""
     stem, _, query = target.partition("?")
     status = int(row["status"])
@@ -373,7 +375,7 @@ def _event(row: dict[str, Any], time: dt.datetime, ref: int) -> dict[str, Any]:
         "host": _site(row.get("vhost")),
         "user": user,
         "domain": domain,
-        "src_ip": _client(row.get("ip") or "", row.get("xff") or ""),
+        "src_ip": _client(row.get("ip") or "", row.get("xff") or "", nets),
         "outcome": outcome,
         "reason": reason,
         "raw_reason": str(status),
@@ -385,6 +387,11 @@ def _event(row: dict[str, Any], time: dt.datetime, ref: int) -> dict[str, Any]:
     }
 
 
+def _split_pair(v: str) -> tuple[str, str]:
+    address, _, xff = v.partition("\n")
+    return address, xff
+
+
 def _site(vhost: str | None) -> str | None:
     """The virtual host a request went to (``www.example.org:443`` → ``www.example.org``)."""
     if not vhost or vhost == "-":
@@ -392,27 +399,36 @@ def _site(vhost: str | None) -> str | None:
     return vhost.rsplit(":", 1)[0].lower() if vhost.rsplit(":", 1)[-1].isdigit() else vhost.lower()
 
 
-def _is_proxy(address: str | None) -> bool:
+Nets = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def proxy_nets(options: Any) -> Nets:
+    """The networks whose requests are a proxy's: the private ones and the user's ``trusted_proxies``."""
+    extra = tuple(ipaddress.ip_network(c.strip(), strict=False) for c in getattr(options, "trusted_proxies", ()))
+    return _PROXY_NETS + extra
+
+
+def _is_proxy(address: str | None, nets: Nets = _PROXY_NETS) -> bool:
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
-    return any(ip in net for net in _PROXY_NETS if net.version == ip.version)
+    return any(ip in net for net in nets if net.version == ip.version)
 
 
-def _client(address: str, xff: str) -> str | None:
-    """The client's address: the request's, or — when that is a proxy's (a private address) and the
-    request carries X-Forwarded-For — the last address there that is not a proxy's, walking from the
-    right as each proxy appended the one it saw (nginx ``real_ip_recursive`` with private addresses
-    trusted). The entries left of it are the client's own say, never trusted."""
+def _client(address: str, xff: str, nets: Nets = _PROXY_NETS) -> str | None:
+    """The client's address: the request's, or — when that is a proxy's (a private address, or one of
+    ``--trusted-proxy``) and the request carries X-Forwarded-For — the last address there that is not a
+    proxy's, walking from the right as each proxy appended the one it saw (nginx ``real_ip_recursive``).
+    The entries left of it are the client's own say, never trusted."""
     ip = cj.clean_ip(address)
-    if not xff or xff == "-" or not _is_proxy(ip):
+    if not xff or xff == "-" or not _is_proxy(ip, nets):
         return ip
     for entry in reversed(xff.split(",")):
         hop = _hop(entry)
         if hop is None:
             return ip  # "unknown", a name, garbage: the chain cannot be followed
-        if not _is_proxy(hop):
+        if not _is_proxy(hop, nets):
             return hop
     return ip
 
@@ -492,6 +508,7 @@ def _read_json(
     first: bytes, stream: IO[bytes], ctx: ReadContext, paths: tuple[str, ...], first_no: int
 ) -> Iterator[Batch]:
     damage = cj.LineDamage(ctx)
+    nets = proxy_nets(ctx.options)
     rows: list[dict[str, Any]] = []
     line_no = first_no - 1
     line = first
@@ -499,7 +516,7 @@ def _read_json(
         line_no += 1
         text = line.strip()
         if text:
-            _json_line(text, line_no, ctx, paths, damage, rows)
+            _json_line(text, line_no, ctx, paths, damage, rows, nets)
             if len(rows) >= BATCH_ROWS:
                 yield from _emit(rows, ctx)
                 rows = []
@@ -515,6 +532,7 @@ def _json_line(
     paths: tuple[str, ...],
     damage: cj.LineDamage,
     rows: list[dict[str, Any]],
+    nets: Nets = _PROXY_NETS,
 ) -> None:
     try:
         obj = orjson.loads(text)
@@ -562,7 +580,7 @@ def _json_line(
         "xff": cj.text(_pick(flat, "xff")),
         "vhost": cj.text(_pick(flat, "vhost")),
     }
-    event = _event(row, time, line_no)
+    event = _event(row, time, line_no, nets)
     event["fields"] = orjson.dumps(flat).decode()
     rows.append(event)
     ctx.parsed()

@@ -197,3 +197,23 @@ def test_json_access_log_behind_a_proxy() -> None:
     out, stats = read_bytes(weblog, json.dumps(doc).encode() + b"\n")
     assert stats.events == 1
     assert (out["auth"][0]["src_ip"], out["auth"][0]["host"]) == ("198.51.100.7", "shop.example.com")
+
+
+def test_trusted_proxy_networks() -> None:
+    """A CDN in front of the site sends from public addresses: only when its network is given as a
+    trusted proxy is its X-Forwarded-For followed (and the CDN's own hops walked past)."""
+    lines = (
+        b'173.245.48.10 - - [03/Mar/2026:10:00:01 +0000] "POST /login HTTP/1.1" 401 45 "-" "x" "198.51.100.7"\n'
+        b'173.245.48.11 - - [03/Mar/2026:10:00:02 +0000] "POST /login HTTP/1.1" 401 45 "-" "x" '
+        b'"1.2.3.4, 198.51.100.8, 173.245.48.99"\n'
+        b'203.0.113.9 - - [03/Mar/2026:10:00:03 +0000] "POST /login HTTP/1.1" 401 45 "-" "x" "198.51.100.9"\n'
+    )
+    out, _ = read_bytes(weblog, lines)
+    assert [r["src_ip"] for r in out["auth"]] == ["173.245.48.10", "173.245.48.11", "203.0.113.9"]
+    cdn = ReadOptions(trusted_proxies=("173.245.48.0/20",))
+    out, _ = read_bytes(weblog, lines, options=cdn)
+    assert [r["src_ip"] for r in out["auth"]] == ["198.51.100.7", "198.51.100.8", "203.0.113.9"]
+    doc = {"remote_addr": "173.245.48.10", "http_x_forwarded_for": "198.51.100.7", "request": "POST /login HTTP/1.1",
+           "status": 401, "time_local": "03/Mar/2026:10:00:01 +0000"}
+    out, _ = read_bytes(weblog, json.dumps(doc).encode() + b"\n", options=cdn)
+    assert out["auth"][0]["src_ip"] == "198.51.100.7"
