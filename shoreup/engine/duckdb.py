@@ -30,6 +30,9 @@ DEFAULT_MEMORY_LIMIT = os.environ.get("SHOREUP_MEMORY_LIMIT", "1GB")
 #: Rows gathered per table before one INSERT: DuckDB pays a fixed cost per statement and per
 #: small append, so few large inserts are several times faster than many small ones.
 FLUSH_ROWS = 262_144
+#: ... or this many bytes of them, whichever comes first: wide rows (``raw``'s every field of a
+#: Windows event) would otherwise hold a few hundred MB in the process between inserts.
+FLUSH_BYTES = 64 << 20
 
 
 def _sql_type(t: pa.DataType) -> str:
@@ -80,6 +83,7 @@ class Store:
             self._con.execute(ddl(table))
         self._pending: dict[str, list[pa.RecordBatch]] = {t: [] for t in TABLES}
         self._pending_rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+        self._pending_bytes: dict[str, int] = dict.fromkeys(TABLES, 0)
         self._open = False  # a transaction opened by begin()
 
     @property
@@ -96,7 +100,8 @@ class Store:
             return
         self._pending[table].append(batch)
         self._pending_rows[table] += batch.num_rows
-        if self._pending_rows[table] >= FLUSH_ROWS:
+        self._pending_bytes[table] += batch.nbytes
+        if self._pending_rows[table] >= FLUSH_ROWS or self._pending_bytes[table] >= FLUSH_BYTES:
             self._flush_table(table)
 
     def flush(self) -> None:
@@ -127,12 +132,13 @@ class Store:
     def rollback(self) -> None:
         """Forget every row appended since :meth:`begin`."""
         for table in TABLES:
-            self._pending[table], self._pending_rows[table] = [], 0
+            self._pending[table], self._pending_rows[table], self._pending_bytes[table] = [], 0, 0
         self._open = False
         self._con.execute("ROLLBACK")
 
     def _flush_table(self, table: str) -> None:
-        batches, self._pending[table], self._pending_rows[table] = self._pending[table], [], 0
+        batches, self._pending[table] = self._pending[table], []
+        self._pending_rows[table] = self._pending_bytes[table] = 0
         data = _naive_utc(pa.Table.from_batches(batches, schema=TABLES[table]))
         self._con.register("_shoreup_pending", data)
         try:
