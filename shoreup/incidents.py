@@ -152,10 +152,11 @@ HORIZON = dt.timedelta(days=7)
 #: Tampering or destruction on a host joins the chain when it starts within this long after the
 #: attacker's own sign-in there (from an attacking address, or a remote-desktop logon).
 PIVOT_WINDOW = dt.timedelta(hours=24)
-#: Credential attacks that name no account (web login forms: the log tells only the address) against
-#: the same target join one campaign while each starts less than this after the ones before ended: a
-#: fleet's addresses take their turns minutes apart, as one address's tries chain into one run
-#: (``brute_force``'s ``run_gap_minutes``).
+#: Credential attacks that name no account (web login forms: the log tells only the address), or no
+#: source address (a Windows host logging only the workstation), against the same target join one
+#: campaign while each starts less than this after the ones before ended: a fleet's addresses take
+#: their turns minutes apart, as one address's tries chain into one run (``brute_force``'s
+#: ``run_gap_minutes``), and a tool walks its list of accounts one after the other.
 FLEET_GAP = dt.timedelta(hours=1)
 #: Windows logon types of a person at the keyboard of the host or on remote desktop.
 _REMOTE_INTERACTIVE = frozenset({"10"})
@@ -921,8 +922,9 @@ class _Builder:
 
     def campaigns(self) -> list[Incident]:
         """Credential attacks that led to no compromise, joined when they share a source IP, or when they
-        name no account and come from one detector against one target less than ``FLEET_GAP`` apart
-        (a botnet whose every address brute-forces a web form in turn is one campaign, not hundreds)."""
+        name no account (or no address) and come from one detector against one target less than
+        ``FLEET_GAP`` apart (a botnet whose every address brute-forces a web form in turn is one
+        campaign, not hundreds)."""
         left = [f for f in self.of_stage("credential_attack") if f.id not in self.used]
         parent = list(range(len(left)))
 
@@ -1070,14 +1072,15 @@ def _sharing(sets: Sequence[frozenset[str]]) -> list[tuple[int, int]]:
 
 
 def _fleets(findings: Sequence[Finding]) -> list[tuple[int, int]]:
-    """Pairs ``(i, j)`` of findings that name no account, of one detector and title against one target
-    (hosts and evidence files), chained in time order while each starts less than ``FLEET_GAP`` after
-    the latest end before it."""
-    def target(i: int) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """Pairs ``(i, j)`` of findings that name no account (or no source address), of one detector and
+    title against one target (hosts and evidence files), chained in time order while each starts less
+    than ``FLEET_GAP`` after the latest end before it."""
+    def target(i: int) -> tuple[bool, str, str, tuple[str, ...], tuple[str, ...]]:
         f = findings[i]
-        return f.detector, f.title, tuple(sorted(f.hosts)), tuple(sorted({r.file for r in f.evidence}))
+        return bool(f.users), f.detector, f.title, tuple(sorted(f.hosts)), tuple(sorted({r.file for r in f.evidence}))
 
-    nameless = sorted((i for i, f in enumerate(findings) if not f.users), key=lambda i: (target(i), findings[i].start))
+    nameless = sorted((i for i, f in enumerate(findings) if not f.users or not f.src_ips),
+                      key=lambda i: (target(i), findings[i].start))
     pairs: list[tuple[int, int]] = []
     for _, group in itertools.groupby(nameless, key=target):
         head, *rest = group
@@ -1147,7 +1150,11 @@ def _title(
     if kind == "campaign":
         targets = {u for f in members if stage[f.id] == "credential_attack" for u in f.users}
         against = f" against {len(targets)} account(s)" if targets else ""
-        return f"{chain[:1].upper()}{chain[1:]}{against} from {len(inc.src_ips)} IP(s)"
+        if inc.src_ips:
+            source = f" from {len(inc.src_ips)} IP(s)"
+        else:
+            source = (f" on {_names(inc.hosts)}" if inc.hosts else "") + " (source address not logged)"
+        return f"{chain[:1].upper()}{chain[1:]}{against}{source}"
     f = members[0]
     return f"{f.title} to {len(f.metrics.get('recipients', []))} recipient(s): {_clip(str(f.metrics.get('subject', '')), 60)!r}"
 

@@ -285,3 +285,26 @@ def test_nameless_runs_against_one_target_join_one_campaign(name: str, found: li
         (inc,) = got
         assert inc.title == f"Brute force from {len(expect[0])} IP(s)"
         assert len(inc.finding_ids) == len(found)
+
+
+def _addressless(user: str, host: str, second: float, file: str = "Security.evtx") -> Finding:
+    start = dt.datetime(2023, 9, 25, 20, 39, 50, tzinfo=dt.UTC) + dt.timedelta(seconds=second)
+    return _f("brute_force", "T1110.001", title="Brute force against one account", users=[user], hosts=[host],
+              start=start, end=start + dt.timedelta(seconds=1), evidence=[Ref(file, int(second) + 1)], key=user)
+
+
+@pytest.mark.parametrize(
+    ("found", "titles"),
+    [
+        # a local brute-force tool walking its list of accounts; the host logs no source address
+        ([_addressless("admin", "WIN", 0), _addressless("administrator", "WIN", 0.5)],
+         ["Brute force against 2 account(s) on WIN (source address not logged)"]),
+        ([_addressless("admin", "WIN", 0), _addressless("admin", "DC1", 0, "dc1.evtx")],
+         ["Brute force against 1 account(s) on DC1 (source address not logged)",
+          "Brute force against 1 account(s) on WIN (source address not logged)"]),
+        ([_addressless("admin", "WIN", 0), _addressless("bob", "WIN", 4 * 3600)],
+         ["Brute force against 1 account(s) on WIN (source address not logged)"] * 2),
+    ],
+)
+def test_addressless_runs_on_one_host_join_one_campaign(found: list[Finding], titles: list[str]) -> None:
+    assert sorted(i.title for i in incidents.build(found, None).incidents) == titles
