@@ -29,8 +29,11 @@ the request carries ``X-Forwarded-For``, the source is the rightmost address the
 private one — each proxy appends the address it saw, so the entries to its left are the client's own
 claim and never trusted (nginx ``real_ip_recursive`` with the private ranges trusted). A public
 sender's header is ignored, unless its network is given as a trusted proxy
-(``ReadOptions.trusted_proxies``, ``--trusted-proxy CIDR``: a CDN such as Cloudflare in front of the site). Login requests also go to ``raw`` with Sigma's web server field
-names (``c-ip``, ``cs-method``, ``cs-uri-stem``, ``cs-uri-query``, ``sc-status``, ``cs-user-agent`` …).
+(``ReadOptions.trusted_proxies``, ``--trusted-proxy CIDR``: a CDN such as Cloudflare in front of the
+site).
+
+Login requests also go to ``raw`` with Sigma's web server field names (``c-ip``, ``cs-method``,
+``cs-uri-stem``, ``cs-uri-query``, ``sc-status``, ``cs-user-agent``, ``cs-host``, ``x-forwarded-for`` …).
 """
 
 from __future__ import annotations
@@ -286,8 +289,9 @@ def _login_columns(
     odd = np.flatnonzero(np.asarray(pc.match_substring_regex(lines, r"[\x00-\x1f]").to_numpy(zero_copy_only=False), dtype=bool))
     if len(odd):
         texts = fields.to_pylist()
+        nets = proxy_nets(ctx.options)
         for i in odd.tolist():
-            texts[i] = _event(sel[i].as_py(), time[i].as_py(), int(ref[i].as_py()), proxy_nets(ctx.options))["fields"]
+            texts[i] = _event(sel[i].as_py(), time[i].as_py(), int(ref[i].as_py()), nets)["fields"]
         fields = pa.array(texts, pa.string())
     raw_cols = {
         "time": time,
