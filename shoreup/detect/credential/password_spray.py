@@ -185,10 +185,12 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
     # Account-less failures at brute_force's pace (its thresholds before any baseline raises them):
     # that detector reports the burst, with whether the address then got in.
     bf = brute_force.Params()
-    paced = anonymous & (
-        (cols.sliding(ts, float(bf.window_minutes) * 60, hit=anonymous, group=session_id) >= bf.min_failures)
-        | (cols.sliding(ts, float(bf.fast_window_seconds), hit=anonymous, group=session_id) >= bf.min_fast_failures)
-    )
+    paced = anonymous.copy()
+    if anonymous.any():
+        paced &= (
+            (cols.sliding(ts, float(bf.window_minutes) * 60, hit=anonymous, group=session_id) >= bf.min_failures)
+            | (cols.sliding(ts, float(bf.fast_window_seconds), hit=anonymous, group=session_id) >= bf.min_fast_failures)
+        )
     candidates = np.flatnonzero((users_at < n) | (anon_at < n))
     if not len(candidates):
         return []
