@@ -191,6 +191,22 @@ def _confidence(r: dict[str, Any], params: Params) -> float:
     return min(0.99, 0.6 + 0.4 * min(1.0, strength))
 
 
+def at_pace(ts: np.ndarray, group: np.ndarray, hit: np.ndarray | None = None) -> np.ndarray:
+    """The rows (sorted by ``group``, then ``ts``; ``hit`` the tries among them) at which a group's tries
+    reach this detector's burst thresholds at their least — ``min_failures`` in ``window_minutes`` or
+    ``min_fast_failures`` in ``fast_window_seconds`` of the defaults, before any baseline raises them.
+
+    The other detectors leave such a burst of account-less tries from one address to this one (one
+    report per address and burst): ``password_spray`` reports only a patient guesser at a form,
+    ``distributed_spray`` counts an address in a fleet only when it never went this fast."""
+    p = Params()
+    return np.asarray(
+        (cols.sliding(ts, float(p.window_minutes) * 60, hit=hit, group=group) >= p.min_failures)
+        | (cols.sliding(ts, float(p.fast_window_seconds), hit=hit, group=group) >= p.min_fast_failures),
+        dtype=bool,
+    )
+
+
 def _nameless(r: dict[str, Any], params: Params) -> Finding:
     """The finding of a run of tries from one address whose account the log does not name."""
     ip = r["ips"][0]

@@ -24,9 +24,9 @@ the whole tenant, so this detector counts at tenant level:
 5. It needs ``min_ips`` attributed addresses, none carrying more than ``max_top_ip_share`` of the
    attempts, and none that tried more than ``max_accounts_per_ip`` accounts on its own (those are
    single-source sprays, reported by ``password_spray``) or posted a nameless login form (whose
-   accounts the log does not tell) more than ``max_accounts_per_ip`` times inside one
-   ``fast_window_minutes`` (a brute force from that address, reported by ``brute_force``). A bot that
-   posts the form twenty times over six hours is a member: no per-address window ever fills.
+   accounts the log does not tell) at ``brute_force``'s pace (10 in 10 minutes, 5 in a minute: a
+   brute force from that address, reported there). A bot that posts the form twenty times over six
+   hours is a member: no per-address window ever fills.
 
 Reported with the campaign: its IPs, accounts, unknown-name share, attempts per account, the share of
 IPs new to the tenant, and the user agent, ASN and /16 shared by the most IPs.
@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoreup.detect.credential import _columns as cols
-from shoreup.detect.credential import arrow, evidence_refs, hosts_of, remembered, rows, utc
+from shoreup.detect.credential import arrow, brute_force, evidence_refs, hosts_of, remembered, rows, utc
 from shoreup.detect.credential._shared import (
     DOTTED_QUAD,
     GUESS,
@@ -176,7 +176,7 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     table = arrow(con, _sql(params))
     found: list[Finding] = []
     if table.num_rows and table.column("user").null_count:
-        paced = _paced(table, params)
+        paced = _paced(table)
         if paced.any():
             table = table.filter(pa.array(~paced))
     if not table.num_rows:
@@ -197,18 +197,16 @@ def detect(con: duckdb.DuckDBPyConnection, params: Params) -> list[Finding]:
     return found
 
 
-def _paced(table: pa.Table, params: Params) -> np.ndarray:
-    """The rows of addresses that posted nameless tries (web forms) at machine pace on their own: more
-    than ``max_accounts_per_ip`` inside one ``fast_window_minutes``. Each is a brute force of its own
-    (``brute_force`` reports it), not one of a fleet whose members try a few times each, however
-    many tries a slow member makes over hours."""
+def _paced(table: pa.Table) -> np.ndarray:
+    """The rows of addresses that posted nameless tries (web forms) at machine pace on their own
+    (``brute_force.at_pace``). Each is a brute force of its own (``brute_force`` reports it), not one
+    of a fleet whose members try a few times each, however many tries a slow member makes over hours."""
     nameless = np.flatnonzero(np.asarray(table.column("user").is_null()))
     ip, _ = cols.codes(table, "src_ip")
     ts = cols.floats(table, "ts")[nameless]
     order = np.lexsort((ts, ip[nameless]))
     by_ip = ip[nameless][order]
-    peak = cols.sliding(ts[order], float(params.fast_window_minutes) * 60, group=by_ip)
-    return np.isin(ip, np.unique(by_ip[peak > params.max_accounts_per_ip]))
+    return np.isin(ip, np.unique(by_ip[brute_force.at_pace(ts[order], by_ip)]))
 
 
 def _fresh(fmt: np.ndarray, user: np.ndarray, ts: np.ndarray, hours: float) -> np.ndarray:

@@ -182,15 +182,9 @@ def _sessions(con: duckdb.DuckDBPyConnection, params: Params) -> list[dict[str, 
     anon_so_far = cols.running(anonymous, new_s)
     users_at = cols.group_first((fast_users >= params.min_fast_users) | (users_so_far >= params.min_users), new_s)
     anon_at = cols.group_first(anon_so_far >= params.min_anonymous_failures, new_s)
-    # Account-less failures at brute_force's pace (its thresholds before any baseline raises them):
-    # that detector reports the burst, with whether the address then got in.
-    bf = brute_force.Params()
-    paced = anonymous.copy()
-    if anonymous.any():
-        paced &= (
-            (cols.sliding(ts, float(bf.window_minutes) * 60, hit=anonymous, group=session_id) >= bf.min_failures)
-            | (cols.sliding(ts, float(bf.fast_window_seconds), hit=anonymous, group=session_id) >= bf.min_fast_failures)
-        )
+    # Account-less failures at brute_force's pace: that detector reports the burst, with whether the
+    # address then got in.
+    paced = anonymous & brute_force.at_pace(ts, session_id, anonymous) if anonymous.any() else anonymous
     candidates = np.flatnonzero((users_at < n) | (anon_at < n))
     if not len(candidates):
         return []
