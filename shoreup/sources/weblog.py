@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from shoreup.schema import TIME, normalize_user
 from shoreup.sources import _cloudjson as cj
-from shoreup.sources._base import BATCH_ROWS, Batch, ReadContext
+from shoreup.sources._base import BATCH_ROWS, Batch, ReadContext, ReadOptions
 from shoreup.sources._sshd_lines import lines_array
 
 FORMAT: Final = "weblog"
@@ -406,10 +406,9 @@ def _site(vhost: str | None) -> str | None:
 Nets = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
-def proxy_nets(options: Any) -> Nets:
+def proxy_nets(options: ReadOptions) -> Nets:
     """The networks whose requests are a proxy's: the private ones and the user's ``trusted_proxies``."""
-    extra = tuple(ipaddress.ip_network(c.strip(), strict=False) for c in getattr(options, "trusted_proxies", ()))
-    return _PROXY_NETS + extra
+    return _PROXY_NETS + tuple(ipaddress.ip_network(c.strip(), strict=False) for c in options.trusted_proxies)
 
 
 def _is_proxy(address: str | None, nets: Nets = _PROXY_NETS) -> bool:
