@@ -14,6 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def installed_bytecode() -> None:
+    """Byte-compile shoreup's modules, as ``pip install`` does for an installed package (and Debian for
+    fail2ban's): the development install is editable, and where ``PYTHONDONTWRITEBYTECODE`` is set (as
+    on this machine) every timed run would otherwise compile ~45 modules from source first (~0.2 s)."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "shoreup"), quiet=1)
+
+
+installed_bytecode()
+
+
 @dataclass
 class Run:
     seconds: float

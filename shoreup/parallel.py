@@ -575,7 +575,9 @@ class _Check:
 
 def _warm(tasks: list[_Task], fmt: str | None) -> None:
     """Import, once and before the workers fork, what they will use: the readers of the first input of
-    every task (sniffing imports them) and ``pyarrow.compute``."""
+    every task (sniffing imports them), ``pyarrow.compute``, and ``numpy.ma``, which pyarrow imports
+    at its first conversion of a NumPy array (50 ms, otherwise paid again in every worker)."""
+    import numpy.ma  # noqa: F401
     import pyarrow.compute  # noqa: F401
 
     from shoreup import sources
