@@ -59,3 +59,18 @@ def test_hunt_with_prefetch_equals_detectors_one_by_one() -> None:
             one_by_one += m.detect(store.con, m.Params())
         expected = [f.to_json() for f in sorted(one_by_one, key=lambda f: f.sort_key())]
         assert together == expected and any(f["detector"] == "compromise" for f in together)
+
+
+def test_campaigns_are_made_once_per_set_of_findings() -> None:
+    from shoreup.detect.credential import _campaigns
+
+    with _store() as store:
+        credential._MEMO.clear()
+        first = _campaigns.campaigns(store.con)
+        again = _campaigns.campaigns(store.con)
+        assert first and [c.finding for c in first] == [c.finding for c in again]
+        assert all(a is b for a, b in zip(first, again, strict=True))  # the same sets, not rebuilt
+        credential._MEMO.clear()  # the attack detectors run again: new findings, new campaigns
+        fresh = _campaigns.campaigns(store.con)
+        assert [c.finding.to_json() for c in fresh] == [c.finding.to_json() for c in first]
+        assert not any(a is b for a, b in zip(first, fresh, strict=True))
