@@ -1,3 +1,3 @@
-from shoreup.cli import main
+from shoreup.cli import run
 
-main()
+run()

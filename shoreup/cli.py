@@ -517,3 +517,33 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def run() -> None:
+    """The ``shoreup`` command: :func:`main`, then an exit that skips the interpreter's teardown.
+
+    After a large hunt, freeing its objects one by one (hundreds of MB of Arrow buffers, findings that
+    name 100,000 addresses) and a last garbage collection take 0.2-0.3 s once the work is done. The
+    process ends instead as soon as the exit handlers ran (temporary folders are removed there) and
+    the output is flushed; everything shoreup writes is closed before (``with`` blocks). An error that
+    is no ``SystemExit`` (a bug) still ends the normal way, with its traceback.
+    """
+    import atexit
+    import os
+
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``): nothing more to say
+            code = code or 1
+    os._exit(code)

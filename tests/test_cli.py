@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,35 @@ def test_stdin_and_exit_codes(tmp_path: Path) -> None:
     assert b"Traceback" not in res.stderr
     res = run("hunt", "x", "--format", "nope")
     assert res.returncode == 2 and b"unknown format" in res.stderr
+
+
+def test_the_fast_exit_keeps_exit_codes_output_and_cleanup(tmp_path: Path) -> None:
+    """``shoreup`` ends without the interpreter's teardown (``cli.run``): the exit handlers still remove
+    the store's spill folder and the readers' spool, the output is all there, the exit code kept."""
+    from shoreup.simulate import generate as simulate
+
+    simulate(tmp_path / "logs", seed=4, days=2, scanners_per_day=30, formats=["sshd"])
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    res = subprocess.run([*SHOREUP, "hunt", str(tmp_path / "logs" / "auth.log"), "--json"], capture_output=True,
+                         env=env, timeout=300, check=False)
+    assert res.returncode == 1, res.stderr
+    assert json.loads(res.stdout)["findings"]  # the whole document, flushed
+    assert list(temp.iterdir()) == []  # shoreup-spill-* removed by its finalizer, at exit
+    res = subprocess.run([*SHOREUP, "hunt", str(tmp_path / "none.log")], capture_output=True, env=env, timeout=300,
+                         check=False)
+    assert res.returncode == 2 and list(temp.iterdir()) == []
+    marker = tmp_path / "exit-handler-ran"
+    code = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').close())\n"
+        "sys.argv = ['shoreup', 'version']\n"
+        "from shoreup.cli import run\n"
+        "run()\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300, check=False)
+    assert res.returncode == 0 and res.stdout.startswith(b"shoreup ") and marker.exists()
 
 
 def test_terminal_output_escapes_attacker_text(tmp_path: Path) -> None:
