@@ -527,10 +527,16 @@ def run() -> None:
     process ends instead as soon as the exit handlers ran (temporary folders are removed there) and
     the output is flushed; everything shoreup writes is closed before (``with`` blocks). An error that
     is no ``SystemExit`` (a bug) still ends the normal way, with its traceback.
+
+    The cycle collector runs after 100,000 new objects instead of 700: a hunt makes few reference
+    cycles (some hundreds for a million lines) but millions of objects, and the default threshold
+    spent ~0.2 s of a large hunt in 150 collections that found next to nothing.
     """
     import atexit
+    import gc
     import os
 
+    gc.set_threshold(100_000, 50, 50)
     try:
         main()
         code = 0
