@@ -359,3 +359,14 @@ def test_large_json_access_log_is_read_in_byte_ranges(tmp_path: Path, monkeypatc
     (tmp_path / "access.json").write_text("\n".join(lines) + "\n")
     tables = _same([str(tmp_path / "access.json")], monkeypatch)
     assert len(tables["auth"]) == 2000
+
+
+def test_newlines_counts_every_range_as_bytes_count(tmp_path: Path) -> None:
+    import mmap
+
+    data = b"".join(b"x" * (i % 97) + b"\n" for i in range(40_000)) + b"tail"  # ~1.9 MB, pieces not aligned
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        for a, b in [(0, len(data)), (0, 0), (5, 5), (1, 1 << 20), (123, len(data) - 7), (len(data) - 4, len(data))]:
+            assert parallel._newlines(mm, a, b) == data[a:b].count(b"\n"), (a, b)
