@@ -19,7 +19,7 @@ serial read:
   reader's ``join``) and reads the file whole when an assumption does not hold.
 
 Nothing runs in parallel for one job, a single input that cannot be cut, inputs smaller than
-:data:`MIN_PARALLEL_BYTES` in all, standard input (read here, in its turn), or when no worker
+:data:`MIN_PARALLEL_BYTES` in all, standard input or a pipe (read here, in its turn), or when no worker
 process can be started.
 """
 
@@ -427,9 +427,9 @@ def ingest(
         group, group_bytes = [], 0
 
     for inp in inputs:
-        if inp.path is None:
+        if inp.path is None or inp.stream:
             close_group()
-            units.append(("here", inp))  # standard input
+            units.append(("here", inp))  # standard input, a pipe: read once, here, in its turn
             continue
         named = inp.name in explicit
         split = _segments(inp, fmt, jobs)

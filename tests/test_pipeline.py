@@ -5,6 +5,8 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
+import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,76 @@ def test_unreadable_file(tmp_path: Path) -> None:
     p.write_bytes(GOOD)
     p.chmod(0)
     assert _ingest(str(p)).damaged
+
+
+def _writer(path_or_fd: str | int, data: bytes) -> threading.Thread:
+    """A thread writing ``data`` into a FIFO (by path) or a pipe's write end (by descriptor), then closing it."""
+
+    def run() -> None:
+        fd = os.open(path_or_fd, os.O_WRONLY) if isinstance(path_or_fd, str) else path_or_fd
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_a_pipe_is_read_once_and_whole(gz: bool) -> None:
+    """``shoreup hunt <(zcat auth.log.gz)``: a pipe's bytes can be read once; nothing may be read ahead
+    of the reader (a zip check used to swallow its first 8 KB — all of a small input, silently)."""
+    data = GOOD * 500  # 130 KB: more than a pipe holds, so the writer must wait for the reader
+    r, w = os.pipe()
+    writer = _writer(w, gzip.compress(data) if gz else data)
+    try:
+        report = _ingest(f"/dev/fd/{r}")
+    finally:
+        os.close(r)
+    writer.join(5)
+    assert not report.damaged and report.events == 20 * 500 and report.records_read == 20 * 500
+
+
+def test_a_fifo_is_read_without_waiting_forever(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = _writer(str(fifo), GOOD)
+    report = _ingest(str(fifo), str(tmp_path / "fifo"))  # named twice: read once
+    writer.join(5)
+    assert report.events == 20 and len(report.files) == 1
+
+
+def test_a_zip_from_a_pipe_is_named_not_misread(tmp_path: Path) -> None:
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("auth.log", GOOD)
+    r, w = os.pipe()
+    writer = _writer(w, archive.read_bytes())
+    try:
+        report = _ingest(f"/dev/fd/{r}")
+    finally:
+        os.close(r)
+    writer.join(5)
+    assert report.damaged and "zip archive cannot be read from a pipe" in str(report.problems()[0])
+
+
+def test_a_pipe_beside_large_files_is_read_here_in_its_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With worker processes reading a large file in ranges, a pipe is still read once, by this process."""
+    from shoreup import parallel
+
+    used: list[bool] = []
+    real = parallel.ingest
+    monkeypatch.setattr(parallel, "ingest", lambda *a, **k: used.append(real(*a, **k)) or used[-1])
+    big = tmp_path / "big.log"
+    big.write_bytes(GOOD * 5200)  # over parallel.SPLIT_MIN_BYTES: cut into ranges
+    r, w = os.pipe()
+    writer = _writer(w, GOOD * 3)
+    try:
+        with Store() as store:
+            report = pipeline.ingest([str(big), f"/dev/fd/{r}", str(big)], store, jobs=2)
+            assert store.count("auth") == report.events
+    finally:
+        os.close(r)
+    writer.join(5)
+    assert used == [True]  # the workers read big.log
+    assert [f.events for f in report.files] == [20 * 5200, 60] and not report.damaged

@@ -12,6 +12,7 @@ import glob
 import gzip
 import io
 import os
+import stat
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -43,6 +44,9 @@ class Input:
     path: str | None  # file system path, None for stdin and archive members
     member: str | None = None  # zip member name
     mtime: float | None = None
+    #: A pipe, FIFO or device (``<(zcat auth.log.gz)``, ``/dev/stdin``): its bytes can be read once, front
+    #: to back, so it is opened once, never sniffed ahead, and read in the main process like stdin.
+    stream: bool = False
 
 
 def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
@@ -60,6 +64,10 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
             st = p.stat()
         except OSError as e:
             errors.append(InputError(f"cannot read: {e.strerror}", key))
+            return
+        if not stat.S_ISREG(st.st_mode):
+            # Opening it to look for a zip would consume what a pipe holds (or wait on a FIFO's writer).
+            inputs.append(Input(key, key, None, None, stream=True))
             return
         if _is_zip(p):
             try:
@@ -145,6 +153,8 @@ def open_input(inp: Input) -> Iterator[tuple[IO[bytes], bytes]]:
             import zstandard
 
             stream = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        elif magic.startswith(ZIP_MAGIC) and (inp.path is None or inp.stream):
+            raise InputError("a zip archive cannot be read from a pipe: name the file", inp.name, "byte 0")
         else:
             stream = buffered
         if stream is not buffered:
