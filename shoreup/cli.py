@@ -28,6 +28,9 @@ EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, globs, or - for standard input.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write the shoreup.hunt/1 JSON document to stdout.")]
+YearOpt = Annotated[
+    int | None, typer.Option(min=1970, max=2999, help="Year of the first line of year-less syslog (1970-2999).")
+]
 HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write the self-contained HTML report here.")]
 StixOpt = Annotated[Path | None, typer.Option("--stix", help="Write a STIX 2.1 bundle here, for sharing.")]
 TimelineOpt = Annotated[
@@ -86,7 +89,7 @@ def hunt(
     json_out: JsonOpt = False,
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Keep the normalized events in this DuckDB file.")] = None,
-    year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
+    year: YearOpt = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none (e.g. Europe/Paris).")] = "UTC",
     login_path: LoginPathOpt = None,
     trusted_proxy: TrustedProxyOpt = None,
@@ -298,7 +301,7 @@ def ingest(
     append: Annotated[bool, typer.Option(help="Add to tables already in the lake.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace tables already in the lake.")] = False,
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
-    year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
+    year: YearOpt = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
     login_path: LoginPathOpt = None,
     trusted_proxy: TrustedProxyOpt = None,
@@ -346,7 +349,7 @@ def posture(
     paths: PathsArg,
     json_out: Annotated[bool, typer.Option("--json", help="Write the shoreup.posture/1 document to stdout.")] = False,
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
-    year: Annotated[int | None, typer.Option(help="Year of the first line of year-less syslog.")] = None,
+    year: YearOpt = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
     login_path: LoginPathOpt = None,
     trusted_proxy: TrustedProxyOpt = None,
@@ -471,7 +474,7 @@ def watch(
         int | None, typer.Option("--syslog-port", help="Also receive syslog on 127.0.0.1:N, UDP and TCP.")
     ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Force a reader instead of sniffing.")] = None,
-    year: Annotated[int | None, typer.Option(help="Year of year-less syslog.")] = None,
+    year: YearOpt = None,
     tz: Annotated[str, typer.Option(help="Time zone of timestamps that carry none.")] = "UTC",
     login_path: LoginPathOpt = None,
     trusted_proxy: TrustedProxyOpt = None,

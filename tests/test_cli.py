@@ -108,6 +108,22 @@ def test_the_fast_exit_keeps_exit_codes_output_and_cleanup(tmp_path: Path) -> No
     assert int(marker.read_text()) >= 10_000  # the cycle collector's threshold raised for the run
 
 
+def test_bad_options_are_usage_errors_not_tracebacks(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"Mar  3 04:05:06 srv01 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n")
+    for args, said in [
+        (["--year", "0"], b"--year"),  # year 0 made timestamps no datetime holds (a traceback in incidents)
+        (["--year", "99999"], b"--year"),
+        (["--memory-limit", "lots"], b"memory limit 'lots'"),
+        (["--db", str(log)], b"cannot open the store"),  # a log given as the database
+    ]:
+        res = run("hunt", str(log), "--json", *args)
+        assert res.returncode == 2 and said in res.stderr, (args, res.stderr)
+        assert b"Traceback" not in res.stderr
+    res = run("ingest", str(log), "--to", str(tmp_path / "lake"), "--memory-limit", "7 bananas")
+    assert res.returncode == 2 and b"Traceback" not in res.stderr
+
+
 def test_terminal_output_escapes_attacker_text(tmp_path: Path) -> None:
     evil = "\x1b[31mroot\x1b]0;pwn\x07"
     lines = "".join(

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from shoreup.errors import UsageError
 from shoreup.schema import TABLES
 
 _TYPES = {
@@ -77,7 +78,13 @@ class Store:
         if threads:
             config["threads"] = threads
         self.path = path
-        self._con = duckdb.connect(path or ":memory:", config=config)
+        try:
+            self._con = duckdb.connect(path or ":memory:", config=config)
+        except duckdb.Error as e:  # a memory limit DuckDB cannot read, a --db that is no database …
+            if self._tmp is not None:
+                self._tmp.cleanup()
+            where = path or "in memory"
+            raise UsageError(f"cannot open the store ({where}, memory limit {memory_limit!r}): {e}") from None
         self._con.execute("SET TimeZone = 'UTC'")
         for table in TABLES:
             self._con.execute(ddl(table))
