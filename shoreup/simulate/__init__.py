@@ -27,6 +27,8 @@ __all__ = ["ATTACKS", "BENIGN", "EPOCH", "FILES", "FORMATS", "TRUTH_SCHEMA", "ge
 #: Simulated time starts here (a Monday), so files are the same whatever the day they are made.
 EPOCH = dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC)
 TRUTH_SCHEMA = "shoreup.truth/1"
+#: Days of background one simulation writes at most: a year (and its files grow with every day).
+MAX_DAYS = 366
 
 #: Attack scenarios by name (the ``scenarios=`` argument), each written to the formats listed.
 ATTACKS: dict[str, tuple[str, ...]] = {
@@ -86,9 +88,18 @@ def generate(
     names = _chosen(scenarios, scenario_names(), "scenario")
     if users < 10:
         raise UsageError("the simulated organization needs at least 10 users")
+    if scanners_per_day < 0 or days < 0:
+        raise UsageError("--days and --scanners-per-day cannot be negative")
+    if days > MAX_DAYS:
+        raise UsageError(f"--days is at most {MAX_DAYS} (a year of background)")
     days = max(days, 1)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the folder {out}: {e.strerror}") from None
 
     def rng_for(part: str) -> random.Random:
         return random.Random(f"shoreup/{seed}/{part}")

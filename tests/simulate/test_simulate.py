@@ -106,6 +106,30 @@ def test_choose_formats_and_scenarios(tmp_path: Path) -> None:
     assert set(ATTACKS) | set(BENIGN) and set(FILES) >= {"sshd", "entra", "okta", "cloudtrail", "windows", "weblog"}
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"users": 3}, "at least 10 users"),
+        ({"days": 100_000}, "at most 366"),  # would have run for hours
+        ({"days": -1}, "cannot be negative"),
+        ({"scanners_per_day": -1}, "cannot be negative"),  # a randrange traceback before
+    ],
+)
+def test_impossible_sizes_are_usage_errors(tmp_path: Path, kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        generate(tmp_path / "out", **kwargs)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_must_be_a_folder_it_can_make(tmp_path: Path) -> None:
+    a_file = tmp_path / "auth.log"
+    a_file.write_text("x")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        generate(a_file)
+    with pytest.raises(UsageError, match="cannot create the folder"):
+        generate(a_file / "below")
+
+
 def test_default_set_is_fast(tmp_path: Path) -> None:
     started = time.perf_counter()
     generate(tmp_path, seed=3)
