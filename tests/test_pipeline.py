@@ -194,3 +194,18 @@ def test_a_pipe_beside_large_files_is_read_here_in_its_turn(tmp_path: Path, monk
     writer.join(5)
     assert used == [True]  # the workers read big.log
     assert [f.events for f in report.files] == [20 * 5200, 60] and not report.damaged
+
+
+def test_one_file_named_twice_is_read_once(tmp_path: Path) -> None:
+    """Its folder, a symlink, another spelling of its path, a hard link: read twice, every failure would
+    count double (and a brute-force threshold be crossed at half the real rate)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "auth.log").write_bytes(GOOD)
+    (logs / "current.log").symlink_to("auth.log")
+    os.link(logs / "auth.log", tmp_path / "hard.log")
+    (tmp_path / "copy.log").write_bytes(GOOD)  # a copy is another file: read
+    report = _ingest(str(logs / "auth.log"), str(logs), str(logs / ".." / "logs" / "auth.log"),
+                     str(tmp_path / "hard.log"), str(tmp_path / "copy.log"))
+    assert [Path(f.path).name for f in report.files] == ["auth.log", "copy.log"]
+    assert report.events == 40 and not report.damaged

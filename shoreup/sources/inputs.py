@@ -54,6 +54,9 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
     inputs: list[Input] = []
     errors: list[InputError] = []
     seen: set[str] = set()
+    #: Files already taken, by device and inode: one named twice (``auth.log`` and its folder, a symlink,
+    #: ``./`` and ``../x/``) is read once — twice, every failure would count double.
+    taken: set[tuple[int, int]] = set()
 
     def add_file(p: Path) -> None:
         key = str(p)
@@ -69,6 +72,9 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
             # Opening it to look for a zip would consume what a pipe holds (or wait on a FIFO's writer).
             inputs.append(Input(key, key, None, None, stream=True))
             return
+        if (st.st_dev, st.st_ino) in taken:
+            return
+        taken.add((st.st_dev, st.st_ino))
         if _is_zip(p):
             try:
                 with zipfile.ZipFile(p) as zf:
