@@ -19,8 +19,8 @@ serial read:
   reader's ``join``) and reads the file whole when an assumption does not hold.
 
 Nothing runs in parallel for one job, a single input that cannot be cut, inputs smaller than
-:data:`MIN_PARALLEL_BYTES` in all, standard input or a pipe (read here, in its turn), or when no worker
-process can be started.
+:data:`MIN_PARALLEL_BYTES` in all (and fewer than :data:`MIN_PARALLEL_FILES` inputs), standard input
+or a pipe (read here, in its turn), or when no worker process can be started.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ if TYPE_CHECKING:
     from shoreup.engine.duckdb import Store
     from shoreup.pipeline import IngestReport
 
-#: Below this many bytes of input in all, reading stays in this process (starting workers costs more).
+#: Below this many bytes of input in all, reading stays in this process (starting workers costs more) —
+#: unless there are at least :data:`MIN_PARALLEL_FILES` inputs: each costs ~2 ms however small it is.
 MIN_PARALLEL_BYTES: Final = 4 << 20
+MIN_PARALLEL_FILES: Final = 32
 #: A plain NDJSON file of at least this size is cut into byte ranges read by several workers.
 SPLIT_MIN_BYTES: Final = 8 << 20
 #: Largest byte range one worker reads at a time (its output is spooled to disk, not held).
@@ -403,7 +405,7 @@ def ingest(
     if jobs <= 1 or not inputs:
         return False
     sizes = _sizes(inputs)
-    if sum(sizes.values()) < MIN_PARALLEL_BYTES:
+    if sum(sizes.values()) < MIN_PARALLEL_BYTES and len(inputs) < MIN_PARALLEL_FILES:
         return False
     from shoreup import pipeline
 
@@ -417,6 +419,7 @@ def ingest(
     group: list[tuple[Input, bool]] = []
     group_bytes = 0
     target = min(max(sum(size(i) for i in inputs) // (4 * jobs), 256 << 10), 8 << 20)
+    per_task = min(64, -(-len(inputs) // (4 * jobs)))  # many small files: still ~4 tasks per worker
 
     def close_group() -> None:
         nonlocal group, group_bytes
@@ -444,7 +447,7 @@ def ingest(
             continue
         group.append((inp, named))
         group_bytes += size(inp)
-        if group_bytes >= target or len(group) >= 64:
+        if group_bytes >= target or len(group) >= per_task:
             close_group()
     close_group()
     if len(tasks) < 2:

@@ -370,3 +370,22 @@ def test_newlines_counts_every_range_as_bytes_count(tmp_path: Path) -> None:
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         for a, b in [(0, len(data)), (0, 0), (5, 5), (1, 1 << 20), (123, len(data) - 7), (len(data) - 4, len(data))]:
             assert parallel._newlines(mm, a, b) == data[a:b].count(b"\n"), (a, b)
+
+
+def test_many_small_files_are_read_by_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forty files of a few lines are far below MIN_PARALLEL_BYTES, but each costs ~2 ms however small:
+    from MIN_PARALLEL_FILES inputs on, workers read them — with the result of a serial read."""
+    line = "Mar  3 04:05:{s:02d} srv{h:02d} sshd[1]: Failed password for root from 203.0.113.{h} port 1 ssh2\n"
+    for h in range(parallel.MIN_PARALLEL_FILES + 8):
+        (tmp_path / f"host{h:02d}.log").write_text("".join(line.format(s=s, h=h) for s in range(5)))
+    serial = _snapshot([str(tmp_path)], jobs=1)
+    used: list[bool] = []
+    original = parallel.ingest
+    monkeypatch.setattr(parallel, "ingest", lambda *a: used.append(original(*a)) or used[-1])
+    assert _snapshot([str(tmp_path)], jobs=2) == serial and used == [True]
+    few = tmp_path / "few"
+    few.mkdir()
+    for h in range(3):
+        (few / f"h{h}.log").write_text(line.format(s=1, h=h))
+    _snapshot([str(few)], jobs=2)
+    assert used == [True, False]  # three small files: read here

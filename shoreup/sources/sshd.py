@@ -18,6 +18,7 @@ attempts are never counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
@@ -429,11 +430,12 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
             if batch is not None:
                 yield "auth", batch
 
-    blocks = iter_line_arrays(stream, reading)  # type: ignore[arg-type]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoreup-sshd") as pool:
+    blocks = _ahead(iter_line_arrays(stream, reading), reading)  # type: ignore[arg-type]
+    with contextlib.ExitStack() as stack:
+        pool: ThreadPoolExecutor | _Inline | None = None
         while True:
             try:
-                first_line, block = next(blocks)
+                first_line, block, pre, last = next(blocks)
             except StopIteration:
                 break
             except BaseException:
@@ -442,7 +444,12 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
                     yield from finish(*done.popleft())
                 _replay(ctx, reading.take())
                 raise
-            done.append((reading.take(), pool.submit(_stage, block, first_line, ctx, segment)))
+            if pool is None:
+                # A file of one block (most are) is cut in this thread: a thread to hand it to costs
+                # more (~2 ms) than a small file takes to read.
+                pool = _Inline() if last else stack.enter_context(
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoreup-sshd"))
+            done.append((pre, pool.submit(_stage, block, first_line, ctx, segment)))
             if len(done) > 1:
                 yield from finish(*done.popleft())
         while done:
@@ -454,6 +461,46 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
 
 
 _Call = tuple[str, tuple[Any, ...]]
+
+
+def _ahead(blocks: Iterator[tuple[int, Lines]], reading: _Recorder) -> Iterator[tuple[int, Lines, list[_Call], bool]]:
+    """``blocks`` one ahead: each with the accounting calls its reading made and whether it is the last.
+
+    An error reading the next block is raised after the block before it was given (marked last)."""
+    try:
+        current = next(blocks)
+    except StopIteration:
+        return
+    calls = reading.take()
+    while True:
+        try:
+            following = next(blocks)
+        except StopIteration:
+            yield (*current, calls, True)
+            return
+        except BaseException:
+            yield (*current, calls, True)
+            raise
+        yield (*current, calls, False)
+        current, calls = following, reading.take()
+
+
+class _Inline:
+    """An executor that runs each task at once, in the calling thread."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., _Staged], *args: Any) -> Future[_Staged]:
+        done: Future[_Staged] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as e:
+            done.set_exception(e)
+        return done
 
 
 class _Recorder:
@@ -623,7 +670,8 @@ def _bsd_fields(block: Lines, rows: np.ndarray) -> tuple[pa.Array, ...]:
 
 @functools.cache
 def _lit(value: str | None) -> pa.Scalar:
-    """A string scalar made once (turning a Python str into one per call costs import look-ups)."""
+    """A string scalar made once. pyarrow turns an untyped Python value into a scalar in ~60-90 µs (it
+    tries to import dateutil every time, for its relativedelta type); a typed one in ~2 µs."""
     return pa.scalar(value, pa.string())
 
 
@@ -922,8 +970,8 @@ def _finish(c: _Claimed, ctx: ReadContext, years: _Years) -> pa.RecordBatch | No
     arrays = {
         "time": time,
         "host": empty_to_null(host.take(rtake)),
-        "source_format": pa.repeat(FORMAT, m),
-        "ref_file": pa.repeat(ctx.path, m),
+        "source_format": pa.repeat(_lit(FORMAT), m),
+        "ref_file": pa.repeat(pa.scalar(ctx.path, pa.string()), m),
         "ref_record": pa.array(line_no[rows], pa.int64()),
         "user": empty_to_null(user),
         "domain": empty_to_null(domain),
@@ -1043,7 +1091,7 @@ def _strip_mapped(ip: pa.Array) -> pa.Array:
 def _empty_to_null(a: pa.Array) -> pa.Array:
     """"" becomes null."""
     if not pa.types.is_string(a.type) or a.null_count:
-        return pc.if_else(pc.equal(a, ""), pa.scalar(None, a.type), a)
+        return pc.if_else(pc.equal(a, pa.scalar("", a.type)), pa.scalar(None, a.type), a)
     bufs = a.buffers()
     offsets = np.frombuffer(bufs[1], dtype=np.int32, count=a.offset + len(a) + 1)[a.offset :]
     valid = np.diff(offsets) > 0
