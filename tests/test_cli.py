@@ -98,14 +98,19 @@ def test_the_fast_exit_keeps_exit_codes_output_and_cleanup(tmp_path: Path) -> No
     marker = tmp_path / "exit-handler-ran"
     code = (
         "import atexit, gc, sys\n"
-        f"atexit.register(lambda: open({str(marker)!r}, 'w').write(str(gc.get_threshold()[0])))\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write("
+        "f\"{gc.get_threshold()[0]} {'dateutil' in sys.modules and sys.modules['dateutil'] is None}\"))\n"
         "sys.argv = ['shoreup', 'version']\n"
         "from shoreup.cli import run\n"
         "run()\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300, check=False)
     assert res.returncode == 0 and res.stdout.startswith(b"shoreup ") and marker.exists()
-    assert int(marker.read_text()) >= 10_000  # the cycle collector's threshold raised for the run
+    threshold, dateutil_remembered_absent = marker.read_text().split()
+    assert int(threshold) >= 10_000  # the cycle collector's threshold raised for the run
+    import importlib.util
+
+    assert dateutil_remembered_absent == str(importlib.util.find_spec("dateutil") is None)
 
 
 def test_bad_options_are_usage_errors_not_tracebacks(tmp_path: Path) -> None:
