@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from shoreup import sources
 from shoreup.engine.duckdb import Store
@@ -138,6 +138,7 @@ def read_input(
             reader = sources.load(chosen)
             for table, batch in reader.read(stream, ctx):
                 emit(table, batch)
+            _none_readable(stats, ctx)
     except SegmentUnsafe:
         raise
     except InputError as e:
@@ -147,6 +148,28 @@ def read_input(
     except Exception as e:  # a reader bug must not end the run; it is reported as damage, loudly
         ctx.damage(f"reader {stats.format or '?'} failed: {type(e).__name__}: {e}")
     return stats
+
+
+#: Skip reasons that say a record is not of the format read (against ones that say it is, but is not a
+#: sign-in, or repeats one).
+MALFORMED: Final = frozenset({
+    "malformed_line", "malformed_json", "malformed_record", "malformed_csv_row", "not_json_object",
+    "parse_error", "truncated_line", "no_timestamp", "no_time", "bad_timestamp",
+})
+#: More records than this, every one malformed, make an input damaged (fewer: each is counted, no more).
+DAMAGE_RECORDS: Final = 10
+
+
+def _none_readable(stats: FileStats, ctx: ReadContext) -> None:
+    """An input of which not one record could be read (``--format`` forced on the wrong file, a file
+    sniffed by its head and garbage after it) is damaged: exit code 2 and a message, not a quiet
+    count of skipped records. The readers that check this per block (sshd) have said so already."""
+    if stats.events or stats.damage:
+        return
+    bad = sum(n for reason, n in stats.skipped.items() if reason in MALFORMED)
+    if bad > DAMAGE_RECORDS and set(stats.skipped) <= MALFORMED | {"empty_line"}:
+        ctx.damage(f"none of its {bad} records could be read as {stats.format}; is this the right format?",
+                   f"record {ctx.first_record}")
 
 
 def detect(

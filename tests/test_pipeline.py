@@ -209,3 +209,32 @@ def test_one_file_named_twice_is_read_once(tmp_path: Path) -> None:
                      str(tmp_path / "hard.log"), str(tmp_path / "copy.log"))
     assert [Path(f.path).name for f in report.files] == ["auth.log", "copy.log"]
     assert report.events == 40 and not report.damaged
+
+
+@pytest.mark.parametrize("fmt", ["weblog", "winjson", "entra"])
+def test_a_file_none_of_whose_records_is_the_format_is_damaged(tmp_path: Path, fmt: str) -> None:
+    """--format forced on the wrong file: 20 sshd lines read as an access log, Windows JSON or Entra CSV
+    were a quiet count of skipped records and exit 0; now damage, named (the sshd reader said so already)."""
+    p = tmp_path / "auth.log"
+    p.write_bytes(GOOD)
+    with Store() as store:
+        report = pipeline.ingest([str(p)], store, fmt=fmt)
+    (f,) = report.files
+    assert f.events == 0 and report.damaged
+    assert any("could be read as" in d.message and d.path == str(p) for d in f.damage)
+    assert f.records_read == sum(f.skipped.values())  # still counted, reason by reason
+
+
+def test_few_malformed_records_or_records_that_are_no_sign_ins_are_no_damage(tmp_path: Path) -> None:
+    few = tmp_path / "few.log"
+    few.write_bytes(GOOD[: GOOD.index(b"\n", 500) + 1])  # a handful of lines, all malformed as weblog
+    gets = tmp_path / "access.log"
+    gets.write_text("".join(
+        f'203.0.113.{i} - - [03/Mar/2026:04:05:06 +0000] "GET /index.html HTTP/1.1" 200 12 "-" "x"\n' for i in range(30)
+    ))
+    with Store() as store:
+        report = pipeline.ingest([str(few)], store, fmt="weblog")
+        assert report.files[0].events == 0 and not report.damaged
+        report = pipeline.ingest([str(gets)], store)
+        assert report.files[0].format == "weblog" and report.files[0].skipped == {"not_login_request": 30}
+        assert not report.damaged
