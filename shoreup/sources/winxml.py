@@ -128,14 +128,18 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
     parser.feed("<shoreup-root>")
     stack: list[Element] = []
     number = 0
+    elements = 0  # the wrapper this reader adds included
+    text = False
     try:
         for chunk in _texts(stream):
+            text = text or bool(chunk.strip())
             parser.feed(chunk)
             for item in parser.read_events():
                 pair: tuple[Any, ...] = item
                 kind: str = pair[0]
                 element: Any = pair[1]
                 if kind == "start":
+                    elements += 1
                     stack.append(element)
                     continue
                 stack.pop()
@@ -149,6 +153,8 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
                     yield from events.ready()
         parser.feed("</shoreup-root>")
         parser.close()
+        if elements <= 1 and text:  # words, no element: not XML at all (--format forced on a text file)
+            ctx.damage("no XML element here: is this Windows event XML (wevtutil /f:xml, ToXml())?", "line 1")
     except ParseError as exc:
         position: tuple[int, int] = exc.position
         line, column = position

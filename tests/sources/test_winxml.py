@@ -76,6 +76,26 @@ def test_broken_xml_keeps_what_came_before_and_reports_damage() -> None:
     assert damage.position is not None and damage.position.startswith("line 2")
 
 
+@pytest.mark.parametrize(
+    ("data", "damaged"),
+    [
+        (b"Mar  3 04:05:06 srv01 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n", True),
+        (b"<Events></Events>\n", False),  # an export that holds no event: nothing to read, nothing lost
+        (b'<?xml version="1.0"?>\n<Events/>', False),
+        (b"  \n\t\n", False),
+    ],
+    ids=["text", "empty-export", "empty-element", "blank"],
+)
+def test_text_that_is_no_xml_is_damage(data: bytes, damaged: bool) -> None:
+    """--format winxml on a text file: the parser sees only character data, so no event and no error —
+    it was a quiet nothing and exit 0."""
+    rows, stats = read_bytes(winxml, data)
+    assert stats.events == 0 and not rows["raw"]
+    assert bool(stats.damage) is damaged
+    if damaged:
+        assert "no XML element" in stats.damage[0].message
+
+
 def test_event_without_time_is_skipped() -> None:
     data = b"<Event><System><EventID>4624</EventID></System></Event>"
     rows, stats = read_bytes(winxml, data)
