@@ -78,8 +78,16 @@ class Outputs:
     tlp: str = "amber"
 
 
+def _plain(value: object) -> str:
+    """A message for the terminal with its control characters shown escaped: it may name a file, a
+    rule or a field an attacker chose (``\x1b]0;…`` would retitle the terminal)."""
+    from shoreup.report.text import safe
+
+    return safe(value, limit=4000)
+
+
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"shoreup: {message}", err=True)
+    typer.echo(f"shoreup: {_plain(message)}", err=True)
     return typer.Exit(EXIT_ERROR)
 
 
@@ -186,7 +194,7 @@ def run_hunt(
         raise _fail(str(e)) from None
     rules = None if spark_master else _rules_summary(detectors)
     for name, why in sorted(skipped.items()):
-        err.print(f"shoreup: detector {name} did not run on Spark: {why}", markup=False, highlight=False)
+        err.print(f"shoreup: detector {name} did not run on Spark: {_plain(why)}", markup=False, highlight=False)
     if json_out:
         extra = {"rules": rules.to_json()} if rules else None
         doc = json_report.document(report, analysis.findings, extra, incidents=analysis.incidents)
@@ -197,12 +205,12 @@ def run_hunt(
             console.print(rules.line(), markup=False, highlight=False, style="dim")
         terminal.render(console, report, analysis.findings, verbose, incidents=analysis.incidents)
     for p in report.problems():
-        err.print(f"shoreup: {p}", markup=False, highlight=False)
+        err.print(f"shoreup: {_plain(p)}", markup=False, highlight=False)
     for problem in mail_problems:
-        err.print(f"shoreup: {problem}", markup=False, highlight=False)
+        err.print(f"shoreup: {_plain(problem)}", markup=False, highlight=False)
     out = err if json_out else Console(highlight=False)
     for what, path in written:
-        out.print(f"{what}: {path}", markup=False, highlight=False)
+        out.print(f"{what}: {_plain(path)}", markup=False, highlight=False)
     if report.damaged or mail_problems:
         return EXIT_ERROR
     return EXIT_FOUND if analysis.findings else EXIT_CLEAN
@@ -379,7 +387,7 @@ def posture(
     else:
         render(Console(highlight=False), result)
     for p in report.problems():
-        err.print(f"shoreup: {p}", markup=False, highlight=False)
+        err.print(f"shoreup: {_plain(p)}", markup=False, highlight=False)
     raise typer.Exit(EXIT_ERROR if report.damaged else EXIT_CLEAN)
 
 

@@ -142,6 +142,18 @@ def test_terminal_output_escapes_attacker_text(tmp_path: Path) -> None:
     assert b"\x1b]0;" not in res.stdout and b"\x07" not in res.stdout
 
 
+def test_problems_on_stderr_escape_the_file_name(tmp_path: Path) -> None:
+    """A file in a collected folder may be named by an attacker: its name reaches the terminal in the
+    damage messages, which printed it raw (``\x1b]0;`` retitles the terminal, ``\x1b[`` recolours it)."""
+    evil = tmp_path / "\x1b]0;pwn\x07\x1b[31mauth.log"
+    evil.write_bytes(b"".join(b"%d not a log line at all\n" % i for i in range(30)))
+    for args in ([str(evil), "--format", "weblog"], [str(evil), "--format", "weblog", "--json"]):
+        res = run("hunt", *args)
+        assert res.returncode == 2 and b"could be read as weblog" in res.stderr, res.stderr
+        assert b"\x1b" not in res.stderr + res.stdout and b"\x07" not in res.stderr + res.stdout
+        assert b"\\x1b]0;pwn" in res.stderr  # shown, escaped
+
+
 def test_demo_runs_and_exits_zero(tmp_path: Path) -> None:
     res = run("demo", "--keep", str(tmp_path / "demo"), "--html", str(tmp_path / "r.html"))
     assert res.returncode == 0, res.stderr
