@@ -29,6 +29,8 @@ import threading
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from shoreup.report.text import safe
+
 if TYPE_CHECKING:
     from shoreup.sources._base import ReadOptions
     from shoreup.watch.watcher import Watcher
@@ -67,7 +69,7 @@ def main(
     err = err or sys.stderr
     problem = _check(paths, webhook, syslog_port, retention_hours)
     if problem:
-        err.write(f"shoreup: {problem}\n")
+        err.write(f"shoreup: {safe(problem, 4000)}\n")
         return 2
     from shoreup.errors import ShoreupError
     from shoreup.sources._base import ReadOptions
@@ -80,14 +82,14 @@ def main(
             retention=dt.timedelta(hours=retention_hours), memory_limit=memory_limit, out=out, err=err,
         )
     except ShoreupError as e:
-        err.write(f"shoreup: {e}\n")
+        err.write(f"shoreup: {safe(e, 4000)}\n")
         return 2
     except OSError as e:
-        err.write(f"shoreup: cannot start watching: {e}\n")
+        err.write(f"shoreup: cannot start watching: {safe(e, 4000)}\n")
         return 2
     except Exception as e:  # e.g. the state file is locked by another watch
         if type(e).__module__.startswith("duckdb"):
-            err.write(f"shoreup: cannot open the state file {state}: {e}\n")
+            err.write(f"shoreup: cannot open the state file {safe(state, 4000)}: {safe(e, 4000)}\n")
             return 2
         raise
     stop = stop or threading.Event()
@@ -98,7 +100,7 @@ def main(
     parts.append(f"state in {state}" if state else "state in memory (a restart starts over: use --state)")
     if alerts:
         parts.append(f"alerts to {alerts}")
-    err.write(f"shoreup watch: {'; '.join(parts)}. Ctrl-C to stop.\n")
+    err.write(f"shoreup watch: {safe('; '.join(parts), 4000)}. Ctrl-C to stop.\n")
     err.flush()
     try:
         watcher.run(stop)
