@@ -409,7 +409,7 @@ def read(stream: IO[bytes], ctx: ReadContext) -> Iterator[Batch]:
 
     Two stages overlap: a worker thread cuts block k + 1 apart (Arrow and NumPy kernels, which
     release the GIL) while this thread gives block k its times — the year of RFC 3164 timestamps
-    carries from block to block — and yields it. Each stage records its accounting, replayed here in
+    carries from block to block — and yields it (an input of one block is cut in this thread). Each stage records its accounting, replayed here in
     the order of a sequential read, so the counts, warnings and damage are the same.
     """
     years = _Years(ctx)
