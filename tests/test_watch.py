@@ -332,6 +332,9 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert main([str(tmp_path / "a.log")], webhook="file:///etc/passwd", err=err) == 2
     assert main([str(tmp_path)], state=str(tmp_path / "s.duckdb"), err=err) == 2
     assert "folder" in err.getvalue()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # `watch <(journalctl -f)`: was followed as a file that never grows, silently
+    assert main([str(fifo)], err=err) == 2 and "is a pipe or device" in err.getvalue()
     assert clean("x\x1b[31my\u202e") == "x\\u001b[31my\\u202e"
 
 

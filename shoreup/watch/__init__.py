@@ -23,7 +23,9 @@ window). Network is used only for ``--webhook`` and ``--syslog-port`` (loopback)
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Sequence
@@ -116,6 +118,14 @@ def _check(paths: Sequence[str], webhook: str | None, syslog_port: int | None, r
         return "name at least one log file to follow, or --syslog-port"
     if "-" in paths:
         return "watch follows files; standard input cannot be followed (pipe it to a file)"
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # not there yet: followed once it appears
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            return (f"watch follows files; {path} is a pipe or device, whose bytes cannot be read again after a "
+                    "restart (pipe it to a file, or send syslog to --syslog-port)")
     if webhook is not None:
         from urllib.parse import urlsplit
 
