@@ -81,9 +81,9 @@ class Outputs:
 def _plain(value: object) -> str:
     """A message for the terminal with its control characters shown escaped: it may name a file, a
     rule or a field an attacker chose (``\x1b]0;…`` would retitle the terminal)."""
-    from shoreup.report.text import safe
+    from shoreup.report.text import message
 
-    return safe(value, limit=4000)
+    return message(value)
 
 
 def _fail(message: str) -> typer.Exit:

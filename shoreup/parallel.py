@@ -430,7 +430,7 @@ def ingest(
         group, group_bytes = [], 0
 
     for inp in inputs:
-        if inp.path is None or inp.stream:
+        if inp.stream:
             close_group()
             units.append(("here", inp))  # standard input, a pipe: read once, here, in its turn
             continue

@@ -15,6 +15,12 @@ def safe(value: object, limit: int = 200) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def message(value: object) -> str:
+    """A whole message for the terminal (it may name a file or a field an attacker chose): :func:`safe`
+    with room for long paths."""
+    return safe(value, limit=4000)
+
+
 def csv_cell(value: object) -> str:
     """A CSV cell that no spreadsheet reads as a formula."""
     s = "" if value is None else str(value)

@@ -44,8 +44,8 @@ class Input:
     path: str | None  # file system path, None for stdin and archive members
     member: str | None = None  # zip member name
     mtime: float | None = None
-    #: A pipe, FIFO or device (``<(zcat auth.log.gz)``, ``/dev/stdin``): its bytes can be read once, front
-    #: to back, so it is opened once, never sniffed ahead, and read in the main process like stdin.
+    #: Standard input, a pipe, FIFO or device (``<(zcat auth.log.gz)``): its bytes can be read once, front
+    #: to back, so it is opened once, never sniffed ahead, and read in the main process.
     stream: bool = False
 
 
@@ -93,7 +93,7 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
 
     for spec in specs:
         if spec == "-":
-            inputs.append(Input("<stdin>", None))
+            inputs.append(Input("<stdin>", None, stream=True))
             continue
         p = Path(spec)
         if p.is_dir():
@@ -159,7 +159,7 @@ def open_input(inp: Input) -> Iterator[tuple[IO[bytes], bytes]]:
             import zstandard
 
             stream = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-        elif magic.startswith(ZIP_MAGIC) and (inp.path is None or inp.stream):
+        elif magic.startswith(ZIP_MAGIC) and inp.stream:
             raise InputError("a zip archive cannot be read from a pipe: name the file", inp.name, "byte 0")
         else:
             stream = buffered

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from shoreup.report.text import safe
+from shoreup.report.text import message
 
 if TYPE_CHECKING:
     from shoreup.sources._base import ReadOptions
@@ -71,7 +71,7 @@ def main(
     err = err or sys.stderr
     problem = _check(paths, webhook, syslog_port, retention_hours)
     if problem:
-        err.write(f"shoreup: {safe(problem, 4000)}\n")
+        err.write(f"shoreup: {message(problem)}\n")
         return 2
     from shoreup.errors import ShoreupError
     from shoreup.sources._base import ReadOptions
@@ -84,14 +84,14 @@ def main(
             retention=dt.timedelta(hours=retention_hours), memory_limit=memory_limit, out=out, err=err,
         )
     except ShoreupError as e:
-        err.write(f"shoreup: {safe(e, 4000)}\n")
+        err.write(f"shoreup: {message(e)}\n")
         return 2
     except OSError as e:
-        err.write(f"shoreup: cannot start watching: {safe(e, 4000)}\n")
+        err.write(f"shoreup: cannot start watching: {message(e)}\n")
         return 2
     except Exception as e:  # e.g. the state file is locked by another watch
         if type(e).__module__.startswith("duckdb"):
-            err.write(f"shoreup: cannot open the state file {safe(state, 4000)}: {safe(e, 4000)}\n")
+            err.write(f"shoreup: cannot open the state file {message(state)}: {message(e)}\n")
             return 2
         raise
     stop = stop or threading.Event()
@@ -102,7 +102,7 @@ def main(
     parts.append(f"state in {state}" if state else "state in memory (a restart starts over: use --state)")
     if alerts:
         parts.append(f"alerts to {alerts}")
-    err.write(f"shoreup watch: {safe('; '.join(parts), 4000)}. Ctrl-C to stop.\n")
+    err.write(f"shoreup watch: {message('; '.join(parts))}. Ctrl-C to stop.\n")
     err.flush()
     try:
         watcher.run(stop)
